@@ -1,0 +1,1 @@
+//! Loom models live in `tests/`; see `tests/loom_*.rs`.

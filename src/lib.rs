@@ -1,0 +1,6 @@
+//! A drop-in replacement for `nats-server` (core NATS) built on tokio.
+//!
+//! The crate is layered so that data flows one way: socket → [`parser`] →
+//! server core and the [`sublist`] subject trie → per-connection outbound
+//! buffers → socket. Nothing in the core refers back to the protocol layer.
+#![forbid(unsafe_code)]
