@@ -1,0 +1,273 @@
+//! The match cache: published subject → shared [`MatchResult`], readable
+//! without locks, coherent with inserts and removes, bounded, and unable to
+//! thrash.
+//!
+//! # Layout
+//! A fixed, power-of-two array of slots, direct-mapped by the subject's hash.
+//! Each slot holds an epoch-protected pointer to an immutable [`Entry`] and a
+//! "ghost" hash. Eviction is O(1): a new entry simply replaces the slot's old
+//! one, which is retired to the epoch collector.
+//!
+//! # Admission (why the cache cannot make things worse)
+//! nats-server caches every subject it matches, so a stream of subjects seen
+//! once fills the cache with garbage and triggers sweeps (nats-server#4341,
+//! #8070). Here a missed subject is only admitted when its slot is empty, when
+//! the slot holds a stale entry for the same subject, or when the slot's ghost
+//! already holds its hash, i.e. on its second miss. A one-off subject costs a
+//! single relaxed store and no allocation.
+//!
+//! # Coherence (invariant C1 in `lib.rs`)
+//! Writers, after changing the trie, bump `gen` with a read-modify-write and
+//! then evict every entry their change affects. A reader that misses reads
+//! `gen` (Acquire) before walking the trie, installs its entry unconfirmed, and
+//! then reads `gen` again with a read-modify-write (`fetch_add(0)`). Only if
+//! nothing changed does it mark the entry confirmed; otherwise it retracts it.
+//! Hits accept confirmed entries only. Because both sides use RMWs on `gen`,
+//! they are totally ordered on it: either the writer's bump comes first (the
+//! reader sees it and never confirms), or the reader's RMW comes first and
+//! synchronises with the writer's bump, so the writer's eviction scan sees the
+//! entry and removes it. No SeqCst is needed, which keeps the argument within
+//! what loom models (`loom-tests/tests/loom_cache_*.rs`).
+//!
+//! This module must never block a reader, and must never hand out an entry
+//! computed before a change that has since completed.
+
+use std::sync::Arc;
+
+use crossbeam_epoch::{Atomic, Guard, Owned, Shared};
+use crossbeam_utils::CachePadded;
+
+use crate::result::MatchResult;
+use crate::subject::{literal_prefix, pattern_matches};
+use crate::sync::{AtomicBool, AtomicU64, Ordering::*};
+
+/// One cached result.
+pub(crate) struct Entry<S> {
+    hash: u64,
+    subject: Box<str>,
+    /// Set once the installing reader has proved no writer raced it (C1).
+    confirmed: AtomicBool,
+    pub(crate) result: Arc<MatchResult<S>>,
+}
+
+struct Slot<S> {
+    entry: Atomic<Entry<S>>,
+    /// Hash of the last subject refused admission to this slot.
+    ghost: AtomicU64,
+}
+
+/// What a writer's change made stale.
+pub(crate) enum Stale<'a> {
+    /// Exactly these published subjects (literal subscriptions changed).
+    Subjects(&'a [(u64, &'a str)]),
+    /// Every subject matching any of these wildcard patterns.
+    Patterns(&'a [&'a str]),
+    /// Everything.
+    All,
+}
+
+pub(crate) struct Cache<S> {
+    slots: Box<[Slot<S>]>,
+    /// The change generation (C1). Also exported for per-connection caches.
+    gen: CachePadded<AtomicU64>,
+}
+
+impl<S> Cache<S> {
+    /// A cache of `slots` entries, rounded up to a power of two; 0 disables
+    /// caching.
+    pub(crate) fn new(slots: usize) -> Self {
+        let n = if slots == 0 {
+            0
+        } else {
+            slots.next_power_of_two()
+        };
+        Self {
+            slots: (0..n)
+                .map(|_| Slot {
+                    entry: Atomic::null(),
+                    ghost: AtomicU64::new(0),
+                })
+                .collect(),
+            gen: CachePadded::new(AtomicU64::new(0)),
+        }
+    }
+
+    #[inline]
+    fn slot(&self, hash: u64) -> Option<&Slot<S>> {
+        let mask = self.slots.len().wrapping_sub(1);
+        self.slots.get(hash as usize & mask)
+    }
+
+    /// The cached result for `subject`, if a confirmed one is present.
+    #[inline]
+    pub(crate) fn lookup<'g>(
+        &self,
+        hash: u64,
+        subject: &str,
+        guard: &'g Guard,
+    ) -> Option<&'g Arc<MatchResult<S>>> {
+        let entry = self.slot(hash)?.entry.load(Acquire, guard);
+        // SAFETY: I4 — entries are retired with deferred destruction only, so
+        // this one outlives `guard`; entries are immutable but for `confirmed`.
+        let entry = unsafe { entry.as_ref() }?;
+        let fresh =
+            entry.hash == hash && *entry.subject == *subject && entry.confirmed.load(Acquire);
+        fresh.then_some(&entry.result)
+    }
+
+    /// The current generation. Read before walking the trie on a miss.
+    #[inline]
+    pub(crate) fn generation(&self) -> u64 {
+        self.gen.load(Acquire)
+    }
+
+    /// Should a result for `subject` be cached? Records a ghost when not.
+    pub(crate) fn admit(&self, hash: u64, subject: &str, guard: &Guard) -> bool {
+        let Some(slot) = self.slot(hash) else {
+            return false;
+        };
+        let current = slot.entry.load(Acquire, guard);
+        // SAFETY: as in `lookup`.
+        let admit = match unsafe { current.as_ref() } {
+            None => true,
+            Some(e) => {
+                (e.hash == hash && *e.subject == *subject) || slot.ghost.load(Relaxed) == hash
+            }
+        };
+        if !admit {
+            slot.ghost.store(hash, Relaxed);
+        }
+        admit
+    }
+
+    /// Installs a result computed from a trie walk that started at generation
+    /// `gen0`, following the C1 protocol. Returns the cached result, or gives
+    /// the result back when another reader won the slot.
+    pub(crate) fn install<'g>(
+        &self,
+        hash: u64,
+        subject: &str,
+        gen0: u64,
+        result: MatchResult<S>,
+        guard: &'g Guard,
+    ) -> Result<&'g Arc<MatchResult<S>>, Arc<MatchResult<S>>> {
+        let result = Arc::new(result);
+        let Some(slot) = self.slot(hash) else {
+            return Err(result);
+        };
+        let current = slot.entry.load(Acquire, guard);
+        let entry = Owned::new(Entry {
+            hash,
+            subject: subject.into(),
+            confirmed: AtomicBool::new(false),
+            result,
+        });
+        let installed = match slot
+            .entry
+            .compare_exchange(current, entry, AcqRel, Acquire, guard)
+        {
+            Ok(installed) => installed,
+            Err(lost) => return Err(lost.new.into_box().result),
+        };
+        if !current.is_null() {
+            // SAFETY: I4 — our CAS unlinked it; pinned readers may still hold it.
+            unsafe { guard.defer_destroy(current) };
+        }
+        // C1: the read-modify-write orders us against every writer's bump.
+        let gen1 = self.gen.fetch_add(0, AcqRel);
+        // SAFETY: we just installed it and `guard` is pinned (I4).
+        let entry = unsafe { installed.deref() };
+        if gen1 == gen0 {
+            entry.confirmed.store(true, Release);
+        } else if slot
+            .entry
+            .compare_exchange(installed, Shared::null(), AcqRel, Relaxed, guard)
+            .is_ok()
+        {
+            // A writer raced our walk: never let this entry be hit. The result
+            // itself is still a valid answer for this (concurrent) match.
+            // SAFETY: I4 — unlinked by our CAS.
+            unsafe { guard.defer_destroy(installed) };
+        }
+        Ok(&entry.result)
+    }
+
+    /// Writer only, after the trie change is complete: bump the generation,
+    /// then evict what the change made stale (C1).
+    pub(crate) fn invalidate(&self, stale: Stale<'_>, guard: &Guard) {
+        self.gen.fetch_add(1, AcqRel);
+        match stale {
+            Stale::Subjects(subjects) => {
+                for &(hash, subject) in subjects {
+                    if let Some(slot) = self.slot(hash) {
+                        evict_if(slot, guard, |e| *e.subject == *subject);
+                    }
+                }
+            }
+            Stale::Patterns(patterns) => {
+                let prefixes: Vec<(&str, &str)> =
+                    patterns.iter().map(|p| (literal_prefix(p), *p)).collect();
+                for slot in self.slots.iter() {
+                    evict_if(slot, guard, |e| {
+                        prefixes.iter().any(|(prefix, p)| {
+                            e.subject.starts_with(prefix) && pattern_matches(p, &e.subject)
+                        })
+                    });
+                }
+            }
+            Stale::All => {
+                for slot in self.slots.iter() {
+                    evict_if(slot, guard, |_| true);
+                }
+            }
+        }
+    }
+
+    /// Calls `f` with every confirmed cached result (for statistics).
+    pub(crate) fn for_each(&self, guard: &Guard, mut f: impl FnMut(&MatchResult<S>)) {
+        for slot in self.slots.iter() {
+            let entry = slot.entry.load(Acquire, guard);
+            // SAFETY: as in `lookup`.
+            if let Some(entry) = unsafe { entry.as_ref() } {
+                if entry.confirmed.load(Acquire) {
+                    f(&entry.result);
+                }
+            }
+        }
+    }
+}
+
+impl<S> Drop for Cache<S> {
+    fn drop(&mut self) {
+        // SAFETY: I5 — dropping the cache means no reader can reach it.
+        unsafe {
+            let guard = crossbeam_epoch::unprotected();
+            for slot in self.slots.iter() {
+                let entry = slot.entry.load(Relaxed, guard);
+                if !entry.is_null() {
+                    drop(entry.into_owned());
+                }
+            }
+        }
+    }
+}
+
+/// Removes the slot's entry if `stale` says so. A failed CAS needs no retry:
+/// whoever replaced the entry installed it after our bump and will retract it
+/// (C1).
+fn evict_if<S>(slot: &Slot<S>, guard: &Guard, stale: impl Fn(&Entry<S>) -> bool) {
+    let current = slot.entry.load(Acquire, guard);
+    // SAFETY: as in `lookup`.
+    let Some(entry) = (unsafe { current.as_ref() }) else {
+        return;
+    };
+    if stale(entry)
+        && slot
+            .entry
+            .compare_exchange(current, Shared::null(), AcqRel, Relaxed, guard)
+            .is_ok()
+    {
+        // SAFETY: I4 — unlinked by our CAS.
+        unsafe { guard.defer_destroy(current) };
+    }
+}
