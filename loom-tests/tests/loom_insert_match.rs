@@ -1,0 +1,44 @@
+//! insert ‖ match: a match racing an insert may or may not see the new
+//! subscription, but any match that starts after the insert returned must see
+//! it — even if the racing match left something in the cache (C1, I2).
+#![cfg(loom)]
+
+use loom::thread;
+use loom_tests::{model, plain, sublist};
+
+#[test]
+fn literal_insert_races_match() {
+    model(|| {
+        let (s, _c) = sublist(2);
+        s.insert("a.b", None, 9).unwrap();
+        let s2 = s.clone();
+        let reader = thread::spawn(move || {
+            let seen = plain(&s2, "a.b");
+            assert!(seen == [9] || seen == [1, 9], "partial result {seen:?}");
+        });
+        s.insert("a.b", None, 1).unwrap();
+        assert_eq!(plain(&s, "a.b"), [1, 9]);
+        reader.join().unwrap();
+        assert_eq!(plain(&s, "a.b"), [1, 9]);
+    });
+}
+
+#[test]
+fn wildcard_insert_races_match() {
+    model(|| {
+        let (s, _c) = sublist(2);
+        s.insert("a.b", None, 9).unwrap();
+        let s2 = s.clone();
+        let writer = thread::spawn(move || {
+            s2.insert("a.*", None, 1).unwrap();
+        });
+        let seen = plain(&s, "a.b");
+        assert!(seen == [9] || seen == [1, 9], "partial result {seen:?}");
+        writer.join().unwrap();
+        assert_eq!(
+            plain(&s, "a.b"),
+            [1, 9],
+            "stale cache entry after insert returned"
+        );
+    });
+}
