@@ -216,6 +216,47 @@ impl Op {
         }
     }
 
+    /// Every span the op holds (for checks and tests; not needed on the hot path).
+    pub fn spans(&self) -> impl Iterator<Item = Span> {
+        let spans: [Option<Span>; 5] = match *self {
+            Op::Connect { json } | Op::Info { json } => [Some(json), None, None, None, None],
+            Op::Err { text } => [Some(text), None, None, None, None],
+            Op::Pub {
+                subject,
+                reply,
+                payload,
+                ..
+            } => [Some(subject), reply, Some(payload), None, None],
+            Op::Sub {
+                subject,
+                queue,
+                sid,
+            } => [Some(subject), queue, Some(sid), None, None],
+            Op::Unsub { sid, .. } => [Some(sid), None, None, None, None],
+            Op::Ping | Op::Pong | Op::Ok => [None; 5],
+            Op::RSub {
+                account,
+                subject,
+                queue,
+                ..
+            }
+            | Op::RUnsub {
+                account,
+                subject,
+                queue,
+            } => [Some(account), Some(subject), queue, None, None],
+            Op::RMsg {
+                account,
+                subject,
+                reply,
+                queues,
+                payload,
+                ..
+            } => [Some(account), Some(subject), reply, queues, Some(payload)],
+        };
+        spans.into_iter().flatten()
+    }
+
     /// The payload (headers included) of a message op.
     #[inline]
     pub fn payload(&self) -> Option<Span> {

@@ -141,49 +141,11 @@ fn decode(buf: &[u8], op: &Op) -> D {
 
 /// Every span of a frame lies inside `buf[..frame.len]`.
 fn assert_spans_within(frame: &Frame) {
-    let mut spans = vec![frame.line];
-    match frame.op {
-        Op::Connect { json } | Op::Info { json } => spans.push(json),
-        Op::Pub {
-            subject,
-            reply,
-            payload,
-            ..
-        } => spans.extend([Some(subject), reply, Some(payload)].into_iter().flatten()),
-        Op::Sub {
-            subject,
-            queue,
-            sid,
-        } => spans.extend([Some(subject), queue, Some(sid)].into_iter().flatten()),
-        Op::Unsub { sid, .. } => spans.push(sid),
-        Op::Err { text } => spans.push(text),
-        Op::RSub {
-            account,
-            subject,
-            queue,
-            ..
-        }
-        | Op::RUnsub {
-            account,
-            subject,
-            queue,
-        } => spans.extend([Some(account), Some(subject), queue].into_iter().flatten()),
-        Op::RMsg {
-            account,
-            subject,
-            reply,
-            queues,
-            payload,
-            ..
-        } => spans.extend(
-            [Some(account), Some(subject), reply, queues, Some(payload)]
-                .into_iter()
-                .flatten(),
-        ),
-        Op::Ping | Op::Pong | Op::Ok => {}
-    }
-    for s in spans {
-        assert!(s.start <= s.end && s.end as usize <= frame.len, "{s:?} outside {frame:?}");
+    for s in frame.op.spans().chain([frame.line]) {
+        assert!(
+            s.start <= s.end && s.end as usize <= frame.len,
+            "{s:?} outside {frame:?}"
+        );
     }
 }
 
@@ -390,7 +352,10 @@ fn ops_are_case_insensitive() {
         ]
     );
     assert_eq!(
-        ok(R, "rs+ $G foo\r\nrS- $G foo\r\nrmsg $G foo 1\r\na\r\nhmsg $G foo 0 1\r\nb\r\n"),
+        ok(
+            R,
+            "rs+ $G foo\r\nrS- $G foo\r\nrmsg $G foo 1\r\na\r\nhmsg $G foo 0 1\r\nb\r\n"
+        ),
         vec![
             D::RSub {
                 account: b("$G"),
@@ -459,6 +424,25 @@ fn frame_line_is_the_argument_part() {
     assert_eq!(frame.line.of(buf), b"foo bar 5");
     assert_eq!(frame.len, buf.len());
     assert_eq!(frame.op.name(), "PUB");
+}
+
+#[test]
+fn op_spans_lists_every_field() {
+    let buf = b"RMSG $G foo + r q1 q2 1\r\nx\r\n";
+    let f = Parser::new(R, Limits::default())
+        .next(buf)
+        .unwrap()
+        .unwrap();
+    let spans: Vec<&[u8]> = f.op.spans().map(|s| s.of(buf)).collect();
+    assert_eq!(spans, [&b"$G"[..], b"foo", b"r", b"q1 q2", b"x"]);
+    let buf = b"HPUB foo r 0 1\r\nx\r\n";
+    let f = Parser::new(C, Limits::default())
+        .next(buf)
+        .unwrap()
+        .unwrap();
+    let spans: Vec<&[u8]> = f.op.spans().map(|s| s.of(buf)).collect();
+    assert_eq!(spans, [&b"foo"[..], b"r", b"x"]);
+    assert_eq!(f.op.name(), "HPUB");
 }
 
 #[test]
@@ -571,15 +555,15 @@ fn rmsg_reply_and_queue_forms() {
             rmsg(Some("reply.x"), None, None, "hi"),
         ),
         // Four tokens: the third is the reply, whatever it is (nats-server counts tokens).
-        ("RMSG $G foo | 2\r\nhi\r\n", rmsg(Some("|"), None, None, "hi")),
+        (
+            "RMSG $G foo | 2\r\nhi\r\n",
+            rmsg(Some("|"), None, None, "hi"),
+        ),
         (
             "HMSG $G foo | grp 12 14\r\nNATS/1.0\r\n\r\nhi\r\n",
             rmsg(None, Some(&["grp"]), Some(12), "NATS/1.0\r\n\r\nhi"),
         ),
-        (
-            "HMSG $G foo 0 2\r\nhi\r\n",
-            rmsg(None, None, Some(0), "hi"),
-        ),
+        ("HMSG $G foo 0 2\r\nhi\r\n", rmsg(None, None, Some(0), "hi")),
         (
             "HMSG $G foo r 1 2\r\nhi\r\n",
             rmsg(Some("r"), None, Some(1), "hi"),
@@ -750,7 +734,11 @@ fn max_control_line_counts_the_arguments() {
     assert_max_control_line(&err.unwrap());
     // Split before the end of the line: the same answer, and no waiting for the newline.
     for cut in 1..over.len() {
-        let (_, err) = feed(C, limits, [&over.as_bytes()[..cut], &over.as_bytes()[cut..]]);
+        let (_, err) = feed(
+            C,
+            limits,
+            [&over.as_bytes()[..cut], &over.as_bytes()[cut..]],
+        );
         assert_max_control_line(&err.unwrap());
     }
     // Including a cut between CR and LF: that CR is not counted.
@@ -802,12 +790,21 @@ fn max_payload() {
         }
     );
     assert_eq!(e.err_text(), Some("Maximum Payload Violation"));
-    assert_eq!(e.to_string(), "maximum payload exceeded: 2000000 vs 1048576");
+    assert_eq!(
+        e.to_string(),
+        "maximum payload exceeded: 2000000 vs 1048576"
+    );
     assert_eq!(e.close_reason(), "Maximum Message Payload Exceeded");
     assert!(e.closes());
     // HPUB counts the total; the exact limit is allowed.
     let e = fails(C, b"HPUB foo 12 1048577\r\n");
-    assert!(matches!(e, ProtocolError::MaxPayload { size: 1_048_577, .. }));
+    assert!(matches!(
+        e,
+        ProtocolError::MaxPayload {
+            size: 1_048_577,
+            ..
+        }
+    ));
     let body = "x".repeat(1_048_576);
     assert_eq!(ok(C, &format!("PUB foo 1048576\r\n{body}\r\n")).len(), 1);
     // Routes too (a deliberate difference: nats-server does not check routed sizes).
@@ -831,17 +828,37 @@ fn wrong_argument_counts_close_silently() {
         (C, "PUB foo\r\n", r#"processPub Parse Error: "foo""#),
         (C, "PUB a b c 1\r\n", r#"processPub Parse Error: "a b c 1""#),
         (C, "PUB \r\n", r#"processPub Parse Error: """#),
-        (C, "HPUB foo 1\r\n", r#"processHeaderPub Parse Error: "foo 1""#),
-        (C, "HPUB a b c d e\r\n", r#"processHeaderPub Parse Error: "a b c d e""#),
+        (
+            C,
+            "HPUB foo 1\r\n",
+            r#"processHeaderPub Parse Error: "foo 1""#,
+        ),
+        (
+            C,
+            "HPUB a b c d e\r\n",
+            r#"processHeaderPub Parse Error: "a b c d e""#,
+        ),
         (C, "SUB foo\r\n", r#"processSub Parse Error: "foo""#),
         (C, "SUB a b c d\r\n", r#"processSub Parse Error: "a b c d""#),
         (C, "UNSUB \r\n", r#"processUnsub Parse Error: """#),
         (C, "UNSUB 1 2 3\r\n", r#"processUnsub Parse Error: "1 2 3""#),
         (R, "RS+ $G\r\n", "processRemoteSub Parse Error: 'R $G'"),
-        (R, "RS+ $G foo q\r\n", "processRemoteSub Parse Error: 'R $G foo q'"),
+        (
+            R,
+            "RS+ $G foo q\r\n",
+            "processRemoteSub Parse Error: 'R $G foo q'",
+        ),
         (R, "RS- $G\r\n", "processRemoteUnsub parse error: '$G'"),
-        (R, "RS- $G a b c\r\n", "processRemoteUnsub parse error: '$G a b c'"),
-        (R, "RMSG $G foo\r\n", "processRoutedMsgArgs Parse Error: '[$G foo]'"),
+        (
+            R,
+            "RS- $G a b c\r\n",
+            "processRemoteUnsub parse error: '$G a b c'",
+        ),
+        (
+            R,
+            "RMSG $G foo\r\n",
+            "processRoutedMsgArgs Parse Error: '[$G foo]'",
+        ),
         (
             R,
             "HMSG $G foo 1\r\n",
@@ -856,9 +873,21 @@ fn wrong_argument_counts_close_silently() {
 #[test]
 fn bad_sizes_close_silently() {
     let cases: &[(Role, &str, &str)] = &[
-        (C, "PUB foo +1\r\n", r#"processPub Bad or Missing Size: "foo +1""#),
-        (C, "PUB foo -1\r\n", r#"processPub Bad or Missing Size: "foo -1""#),
-        (C, "PUB foo bar x\r\n", r#"processPub Bad or Missing Size: "foo bar x""#),
+        (
+            C,
+            "PUB foo +1\r\n",
+            r#"processPub Bad or Missing Size: "foo +1""#,
+        ),
+        (
+            C,
+            "PUB foo -1\r\n",
+            r#"processPub Bad or Missing Size: "foo -1""#,
+        ),
+        (
+            C,
+            "PUB foo bar x\r\n",
+            r#"processPub Bad or Missing Size: "foo bar x""#,
+        ),
         (
             C,
             "PUB foo 1000000000\r\n",
@@ -1042,7 +1071,11 @@ fn split_errors_match_whole_errors() {
         for cut in 0..=input.len() {
             let got = feed(C, Limits::default(), [&input[..cut], &input[cut..]]);
             assert_eq!(got.0, ops, "cut at {cut} of {input:?}");
-            assert_eq!(got.1.map(|e| error_key(&e)), Some(err), "cut at {cut} of {input:?}");
+            assert_eq!(
+                got.1.map(|e| error_key(&e)),
+                Some(err),
+                "cut at {cut} of {input:?}"
+            );
         }
     }
 }
@@ -1109,14 +1142,14 @@ mod prop {
         prop_oneof![
             json().prop_map(D::Info),
             json().prop_map(D::Connect),
-            (token(), token(), proptest::option::of((token(), 1u32..100))).prop_map(
-                |(a, s, q)| D::RSub {
+            (token(), token(), proptest::option::of((token(), 1u32..100))).prop_map(|(a, s, q)| {
+                D::RSub {
                     account: a,
                     subject: s,
                     weight: q.as_ref().map_or(0, |q| q.1),
                     queue: q.map(|q| q.0),
                 }
-            ),
+            }),
             (token(), token(), proptest::option::of(token())).prop_map(|(a, s, q)| D::RUnsub {
                 account: a,
                 subject: s,
