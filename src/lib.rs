@@ -5,4 +5,5 @@
 //! buffers → socket. Nothing in the core refers back to the protocol layer.
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod config;
