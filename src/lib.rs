@@ -4,4 +4,7 @@
 //! server core and the [`sublist`] subject trie → per-connection outbound
 //! buffers → socket. Nothing in the core refers back to the protocol layer.
 #![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
 pub mod parser;
