@@ -528,10 +528,19 @@ pub struct Loaded {
     pub warnings: Vec<Warning>,
 }
 
-/// Parses `args` and builds the options (whatever [`Cli::action`] says).
+/// What `-t` prints (on stderr) for a valid file, as nats-server 2.9.10.
+pub fn config_valid_line(file: &str) -> String {
+    format!("nats-server: configuration file {file} is valid")
+}
+
+/// Parses `args`, builds the options and (unless `-t`) validates them as
+/// nats-server does before starting, whatever [`Cli::action`] says.
 pub fn load<S: AsRef<str>>(args: &[S]) -> Result<Loaded, CliError> {
     let cli = Cli::parse(args)?;
     let (options, warnings) = options(&cli)?;
+    if !cli.check_config() {
+        options.validate()?;
+    }
     Ok(Loaded {
         cli,
         options,
@@ -543,6 +552,10 @@ pub fn load<S: AsRef<str>>(args: &[S]) -> Result<Loaded, CliError> {
 /// again, then the flags with cross-option effects (`-DV`, `-VV`, `-DVV`,
 /// `--cluster`, `--routes`, `--tls*`, in Go's lexicographic visiting
 /// order). With `-t`, warnings are errors and flags are not re-applied.
+///
+/// Cross-field validation ([`Options::validate`]) is left to the caller
+/// ([`load`] and [`reload`] run it): nats-server runs it when creating the
+/// server, not under `-t`.
 pub fn options(cli: &Cli) -> Result<(Options, Vec<Warning>), CliError> {
     let mut o = Options::default();
     apply_flags(cli, &mut o)?;

@@ -522,3 +522,15 @@ fn signal_is_sent_by_pid_and_by_pid_file() {
         let _ = std::fs::remove_file(&pid_file);
     }
 }
+
+#[test]
+fn load_validates_but_check_mode_does_not() {
+    let file = "tests/data/conf/ok-minimal.conf";
+    let e = cli::load(&["-c", file, "--server_name", "a b"]).unwrap_err();
+    assert_eq!(e.to_string(), "server name cannot contain spaces");
+    assert!(cli::load(&["-c", file, "--server_name", "a b", "-t"]).is_ok());
+    assert_eq!(
+        cli::config_valid_line(file),
+        "nats-server: configuration file tests/data/conf/ok-minimal.conf is valid"
+    );
+}

@@ -1,0 +1,422 @@
+//! A connection's outbound side: the pending-bytes buffer that publishers
+//! append to, and the writer task that drains it to the socket.
+//!
+//! **Why this shape.** Publishers run on *their own* connection tasks and
+//! never touch a subscriber's socket: delivering a message is appending to the
+//! subscriber's buffer under a short mutex. Small payloads are copied next to
+//! their `MSG` line so that thousands of messages leave in one `write`; a large
+//! payload is not copied at all — the buffer holds a clone of the `Bytes` split
+//! off the publisher's read buffer, shared by every delivery, and the writer
+//! sends the pieces with one vectored write. A publisher wakes each writer at
+//! most once per read batch (the `wake` flag), not once per message.
+//!
+//! **Limits (nats-server's slow-consumer rules).** More than `max_pending`
+//! bytes queued, or one write blocked longer than `write_deadline`, and the
+//! connection is cut: its pending data is dropped, never half-sent, and the
+//! publisher carries on at full speed. A publisher may *stall* briefly (bounded)
+//! when a subscriber is more than 3/4 full, to let a merely slower consumer
+//! catch up, as nats-server does.
+//!
+//! **Must never:** block a publisher on a socket, hold the mutex across an
+//! await, or reorder bytes queued by one publisher.
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use parking_lot::Mutex;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::Notify;
+
+/// Payloads at least this large are shared (`Bytes` clone) instead of copied.
+pub const SHARE_THRESHOLD: usize = 16 * 1024;
+/// Initial capacity of a connection's outbound buffer.
+const INITIAL_CAPACITY: usize = 4 * 1024;
+/// Most slices handed to one vectored write.
+const MAX_IOVECS: usize = 64;
+
+/// What happened to an append.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Push {
+    /// Queued. `wake` is true for the first append since the writer last
+    /// took the buffer: the caller owes one [`Outbound::wake`].
+    Queued { wake: bool, stall: bool },
+    /// Over `max_pending`: the caller must close this connection as a slow
+    /// consumer. Nothing was queued.
+    SlowConsumer,
+    /// The connection is closing; nothing was queued.
+    Closed,
+}
+
+/// One message to deliver, borrowed from the publisher's read buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct Message<'a> {
+    pub subject: &'a [u8],
+    pub reply: Option<&'a [u8]>,
+    /// Length of the header block at the start of `payload` (HPUB/HMSG).
+    pub header_len: Option<usize>,
+    /// Headers and body.
+    pub payload: &'a [u8],
+    /// The same payload as shared bytes, when the reader split it off.
+    pub shared: Option<&'a Bytes>,
+}
+
+impl Message<'_> {
+    /// Bytes of the body the subscriber receives.
+    #[inline]
+    fn delivered_payload(&self, headers: bool) -> (usize, usize) {
+        match (self.header_len, headers) {
+            (Some(h), false) => (h, self.payload.len()),
+            _ => (0, self.payload.len()),
+        }
+    }
+}
+
+struct State {
+    /// The tail being appended to.
+    buf: BytesMut,
+    /// Completed segments and shared payloads, in order, before `buf`.
+    chunks: VecDeque<Bytes>,
+    /// Bytes queued and not yet written (in-flight included).
+    pending: usize,
+    /// A wake-up is owed or already sent since the writer last took data.
+    woken: bool,
+    /// No more appends: `Some(flush)` — drain what is queued first if `flush`.
+    closing: Option<bool>,
+    /// Messages and bytes delivered to this connection (for /varz, /connz).
+    out_msgs: u64,
+    out_bytes: u64,
+}
+
+/// A connection's outbound buffer. Shared by the connection's tasks and by
+/// every publisher that delivers to it.
+pub struct Outbound {
+    state: Mutex<State>,
+    wake: Notify,
+    drained: Notify,
+    max_pending: usize,
+}
+
+/// Counters read by monitoring.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutStats {
+    pub pending: usize,
+    pub out_msgs: u64,
+    pub out_bytes: u64,
+}
+
+impl Outbound {
+    pub fn new(max_pending: usize) -> Self {
+        Self {
+            state: Mutex::new(State {
+                buf: BytesMut::with_capacity(INITIAL_CAPACITY),
+                chunks: VecDeque::new(),
+                pending: 0,
+                woken: false,
+                closing: None,
+                out_msgs: 0,
+                out_bytes: 0,
+            }),
+            wake: Notify::new(),
+            drained: Notify::new(),
+            max_pending,
+        }
+    }
+
+    /// Appends a `MSG`/`HMSG` for subscription `sid`. `headers` says whether
+    /// this connection understands headers (else they are stripped).
+    #[inline]
+    pub fn push_msg(&self, sid: &[u8], msg: &Message<'_>, headers: bool) -> Push {
+        let (skip, end) = msg.delivered_payload(headers);
+        let body = end - skip;
+        let line_len = 5 + msg.subject.len() + 1 + sid.len() + msg.reply.map_or(0, |r| r.len() + 1) + 24;
+        let mut st = self.state.lock();
+        if st.closing.is_some() {
+            return Push::Closed;
+        }
+        if st.pending + line_len + body + 2 > self.max_pending {
+            return Push::SlowConsumer;
+        }
+        let start = st.buf.len();
+        let share = msg.shared.filter(|_| body >= SHARE_THRESHOLD);
+        {
+            let buf = &mut st.buf;
+            buf.reserve(line_len + if share.is_some() { 2 } else { body + 2 });
+            let hdr = msg.header_len.filter(|_| headers);
+            buf.extend_from_slice(if hdr.is_some() { b"HMSG " } else { b"MSG " });
+            buf.extend_from_slice(msg.subject);
+            buf.extend_from_slice(b" ");
+            buf.extend_from_slice(sid);
+            if let Some(reply) = msg.reply {
+                buf.extend_from_slice(b" ");
+                buf.extend_from_slice(reply);
+            }
+            let mut num = itoa::Buffer::new();
+            if let Some(h) = hdr {
+                buf.extend_from_slice(b" ");
+                buf.extend_from_slice(num.format(h).as_bytes());
+            }
+            buf.extend_from_slice(b" ");
+            buf.extend_from_slice(num.format(body).as_bytes());
+            buf.extend_from_slice(b"\r\n");
+        }
+        let added = st.buf.len() - start + body + 2;
+        match share {
+            Some(shared) => {
+                let head = st.buf.split().freeze();
+                st.chunks.push_back(head);
+                st.chunks.push_back(shared.slice(skip..end));
+            }
+            None => st.buf.extend_from_slice(&msg.payload[skip..end]),
+        }
+        st.buf.extend_from_slice(b"\r\n");
+        st.pending += added;
+        st.out_msgs += 1;
+        st.out_bytes += body as u64;
+        self.queued(st)
+    }
+
+    /// Appends protocol bytes (`PONG`, `+OK`, `-ERR`, `INFO`, route ops).
+    /// Never counts as a slow consumer: the server's own replies are small.
+    pub fn push_proto(&self, bytes: &[u8]) -> Push {
+        let mut st = self.state.lock();
+        if st.closing.is_some() {
+            return Push::Closed;
+        }
+        st.buf.extend_from_slice(bytes);
+        st.pending += bytes.len();
+        self.queued(st)
+    }
+
+    #[inline]
+    fn queued(&self, mut st: parking_lot::MutexGuard<'_, State>) -> Push {
+        let wake = !st.woken;
+        st.woken = true;
+        let stall = st.pending > self.max_pending / 4 * 3;
+        Push::Queued { wake, stall }
+    }
+
+    /// Wakes the writer (owed after a `Queued { wake: true }`).
+    #[inline]
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Waits until the writer has drained some data, at most `max`. Used by
+    /// a publisher that found this connection more than 3/4 full.
+    pub async fn stall(&self, max: Duration) {
+        let drained = self.drained.notified();
+        if self.state.lock().pending <= self.max_pending / 2 {
+            return;
+        }
+        let _ = tokio::time::timeout(max, drained).await;
+    }
+
+    /// Stops accepting data. With `flush`, the writer first sends what is
+    /// queued (so an `-ERR` reaches the peer); without, it is dropped (slow
+    /// consumers, shutdown of a stuck peer).
+    pub fn close(&self, flush: bool) {
+        let mut st = self.state.lock();
+        if st.closing.is_none() {
+            st.closing = Some(flush);
+        }
+        if !flush {
+            st.closing = Some(false);
+            st.chunks.clear();
+            st.buf.clear();
+            st.pending = 0;
+        }
+        drop(st);
+        self.wake.notify_one();
+        self.drained.notify_waiters();
+    }
+
+    pub fn stats(&self) -> OutStats {
+        let st = self.state.lock();
+        OutStats {
+            pending: st.pending,
+            out_msgs: st.out_msgs,
+            out_bytes: st.out_bytes,
+        }
+    }
+
+    /// Writer side: moves everything queued into `into`. Returns false when
+    /// the writer should stop (closing and nothing left to send).
+    fn take(&self, into: &mut VecDeque<Bytes>) -> Taken {
+        let mut st = self.state.lock();
+        st.woken = false;
+        if st.closing == Some(false) {
+            return Taken::Stop;
+        }
+        if !st.buf.is_empty() {
+            let tail = st.buf.split().freeze();
+            st.chunks.push_back(tail);
+        }
+        if st.chunks.is_empty() {
+            return if st.closing.is_some() { Taken::Stop } else { Taken::Empty };
+        }
+        std::mem::swap(&mut st.chunks, into);
+        Taken::Data
+    }
+
+    fn written(&self, n: usize) {
+        let mut st = self.state.lock();
+        st.pending = st.pending.saturating_sub(n);
+        drop(st);
+        self.drained.notify_waiters();
+    }
+}
+
+enum Taken {
+    Data,
+    Empty,
+    Stop,
+}
+
+fn chunks_len(chunks: &VecDeque<Bytes>) -> usize {
+    chunks.iter().map(Bytes::len).sum()
+}
+
+/// Why the writer stopped.
+#[derive(Debug)]
+pub enum WriterEnd {
+    /// Closed by the connection (everything requested was sent).
+    Closed,
+    /// A write did not complete within the deadline.
+    Deadline { chunks: usize, bytes: usize },
+    /// The socket failed.
+    Io(std::io::Error),
+}
+
+/// The writer task: waits for data, writes it with one (vectored) write per
+/// batch, each batch bounded by `deadline`.
+pub async fn write_loop<W>(out: &Outbound, mut sink: W, deadline: Duration) -> WriterEnd
+where
+    W: AsyncWrite + Unpin,
+{
+    let mut batch: VecDeque<Bytes> = VecDeque::new();
+    loop {
+        match out.take(&mut batch) {
+            Taken::Stop => {
+                let _ = sink.flush().await;
+                return WriterEnd::Closed;
+            }
+            Taken::Empty => {
+                out.wake.notified().await;
+                continue;
+            }
+            Taken::Data => {}
+        }
+        let (chunks, bytes) = (batch.len(), chunks_len(&batch));
+        match tokio::time::timeout(deadline, write_all(&mut sink, &mut batch)).await {
+            Ok(Ok(())) => out.written(bytes),
+            Ok(Err(e)) => return WriterEnd::Io(e),
+            Err(_) => return WriterEnd::Deadline { chunks, bytes },
+        }
+    }
+}
+
+async fn write_all<W: AsyncWrite + Unpin>(sink: &mut W, batch: &mut VecDeque<Bytes>) -> std::io::Result<()> {
+    while !batch.is_empty() {
+        if batch.len() == 1 {
+            let chunk = batch.pop_front().expect("one chunk");
+            return sink.write_all(&chunk).await;
+        }
+        let n = {
+            let slices: smallvec::SmallVec<[IoSlice<'_>; MAX_IOVECS]> =
+                batch.iter().take(MAX_IOVECS).map(|b| IoSlice::new(b)).collect();
+            sink.write_vectored(&slices).await?
+        };
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        let mut left = n;
+        while left > 0 {
+            let front = batch.front_mut().expect("wrote more than queued");
+            if front.len() <= left {
+                left -= front.len();
+                batch.pop_front();
+            } else {
+                front.advance(left);
+                left = 0;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg<'a>(subject: &'a [u8], reply: Option<&'a [u8]>, payload: &'a [u8]) -> Message<'a> {
+        Message {
+            subject,
+            reply,
+            header_len: None,
+            payload,
+            shared: None,
+        }
+    }
+
+    fn drain(out: &Outbound) -> Vec<u8> {
+        let mut q = VecDeque::new();
+        let mut all = Vec::new();
+        while let Taken::Data = out.take(&mut q) {
+            for b in q.drain(..) {
+                all.extend_from_slice(&b);
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn formats_msg_and_hmsg() {
+        let out = Outbound::new(1 << 20);
+        assert_eq!(out.push_msg(b"1", &msg(b"foo", None, b"hello"), true), Push::Queued { wake: true, stall: false });
+        assert_eq!(out.push_msg(b"22", &msg(b"foo", Some(b"r.1"), b""), true), Push::Queued { wake: false, stall: false });
+        let h = Message {
+            header_len: Some(12),
+            ..msg(b"a.b", None, b"NATS/1.0\r\n\r\nhi")
+        };
+        out.push_msg(b"3", &h, true);
+        out.push_msg(b"4", &h, false);
+        assert_eq!(
+            drain(&out),
+            b"MSG foo 1 5\r\nhello\r\nMSG foo 22 r.1 0\r\n\r\nHMSG a.b 3 12 14\r\nNATS/1.0\r\n\r\nhi\r\nMSG a.b 4 2\r\nhi\r\n"
+        );
+        let s = out.stats();
+        assert_eq!(s.out_msgs, 4);
+        assert_eq!(s.pending, 97, "pending counts until the writer reports it written");
+    }
+
+    #[test]
+    fn shares_large_payloads() {
+        let out = Outbound::new(1 << 24);
+        let big = Bytes::from(vec![b'x'; SHARE_THRESHOLD]);
+        let m = Message {
+            shared: Some(&big),
+            ..msg(b"big", None, &big)
+        };
+        out.push_msg(b"1", &m, true);
+        out.push_msg(b"2", &m, true);
+        let mut q = VecDeque::new();
+        assert!(matches!(out.take(&mut q), Taken::Data));
+        let shared = q.iter().filter(|b| b.as_ptr() == big.as_ptr()).count();
+        assert_eq!(shared, 2, "payload not copied");
+        let bytes: Vec<u8> = q.iter().flat_map(|b| b.iter().copied()).collect();
+        assert!(bytes.starts_with(b"MSG big 1 16384\r\nxxx"));
+        assert_eq!(bytes.len(), 2 * (17 + SHARE_THRESHOLD + 2));
+    }
+
+    #[test]
+    fn slow_consumer_over_max_pending() {
+        let out = Outbound::new(100);
+        assert!(matches!(out.push_msg(b"1", &msg(b"foo", None, &[0; 40]), true), Push::Queued { .. }));
+        assert_eq!(out.push_msg(b"1", &msg(b"foo", None, &[0; 60]), true), Push::SlowConsumer);
+        out.close(false);
+        assert_eq!(out.push_proto(b"PONG\r\n"), Push::Closed);
+        assert_eq!(out.stats().pending, 0, "pending data dropped");
+    }
+}
