@@ -4,3 +4,4 @@
 //! server core and the [`sublist`] subject trie → per-connection outbound
 //! buffers → socket. Nothing in the core refers back to the protocol layer.
 #![forbid(unsafe_code)]
+pub mod log;
