@@ -74,7 +74,9 @@ impl ConnectError {
         match self {
             ConnectError::Malformed => None,
             ConnectError::InvalidProtocol => Some("invalid client protocol"),
-            ConnectError::NoRespondersRequiresHeaders => Some("no responders requires headers support"),
+            ConnectError::NoRespondersRequiresHeaders => {
+                Some("no responders requires headers support")
+            }
         }
     }
 }
@@ -82,7 +84,8 @@ impl ConnectError {
 impl ConnectOptions {
     /// Parses and checks a CONNECT argument.
     pub fn parse(json: &[u8]) -> Result<ConnectOptions, ConnectError> {
-        let opts: ConnectOptions = serde_json::from_slice(json).map_err(|_| ConnectError::Malformed)?;
+        let opts: ConnectOptions =
+            serde_json::from_slice(json).map_err(|_| ConnectError::Malformed)?;
         if !(0..=1).contains(&opts.protocol) {
             return Err(ConnectError::InvalidProtocol);
         }
@@ -110,8 +113,14 @@ mod tests {
         let o = ConnectOptions::parse(br#"{"verbose":false,"pedantic":false,"echo":false,"headers":true,"no_responders":true,"protocol":1,"name":"svc","lang":"go","version":"1.2.3","user":"a","pass":"b","extra":5}"#).unwrap();
         assert!(!o.verbose && !o.pedantic && !o.echo && o.headers && o.no_responders);
         assert_eq!(o.name.as_deref(), Some("svc"));
-        assert_eq!(ConnectOptions::parse(b"{nope"), Err(ConnectError::Malformed));
-        assert_eq!(ConnectOptions::parse(br#"{"protocol":2}"#), Err(ConnectError::InvalidProtocol));
+        assert_eq!(
+            ConnectOptions::parse(b"{nope"),
+            Err(ConnectError::Malformed)
+        );
+        assert_eq!(
+            ConnectOptions::parse(br#"{"protocol":2}"#),
+            Err(ConnectError::InvalidProtocol)
+        );
         assert_eq!(
             ConnectOptions::parse(br#"{"no_responders":true}"#),
             Err(ConnectError::NoRespondersRequiresHeaders)

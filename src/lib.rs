@@ -7,5 +7,15 @@
 
 pub mod cli;
 pub mod config;
-pub mod parser;
 pub mod log;
+pub mod parser;
+
+pub mod auth;
+pub mod client;
+pub mod close;
+pub mod connect;
+pub mod info;
+pub mod launch;
+pub mod outbound;
+pub mod server;
+pub mod subscription;

@@ -130,7 +130,8 @@ impl Outbound {
     pub fn push_msg(&self, sid: &[u8], msg: &Message<'_>, headers: bool) -> Push {
         let (skip, end) = msg.delivered_payload(headers);
         let body = end - skip;
-        let line_len = 5 + msg.subject.len() + 1 + sid.len() + msg.reply.map_or(0, |r| r.len() + 1) + 24;
+        let line_len =
+            5 + msg.subject.len() + 1 + sid.len() + msg.reply.map_or(0, |r| r.len() + 1) + 24;
         let mut st = self.state.lock();
         if st.closing.is_some() {
             return Push::Closed;
@@ -254,7 +255,11 @@ impl Outbound {
             st.chunks.push_back(tail);
         }
         if st.chunks.is_empty() {
-            return if st.closing.is_some() { Taken::Stop } else { Taken::Empty };
+            return if st.closing.is_some() {
+                Taken::Stop
+            } else {
+                Taken::Empty
+            };
         }
         std::mem::swap(&mut st.chunks, into);
         Taken::Data
@@ -317,15 +322,21 @@ where
     }
 }
 
-async fn write_all<W: AsyncWrite + Unpin>(sink: &mut W, batch: &mut VecDeque<Bytes>) -> std::io::Result<()> {
+async fn write_all<W: AsyncWrite + Unpin>(
+    sink: &mut W,
+    batch: &mut VecDeque<Bytes>,
+) -> std::io::Result<()> {
     while !batch.is_empty() {
         if batch.len() == 1 {
             let chunk = batch.pop_front().expect("one chunk");
             return sink.write_all(&chunk).await;
         }
         let n = {
-            let slices: smallvec::SmallVec<[IoSlice<'_>; MAX_IOVECS]> =
-                batch.iter().take(MAX_IOVECS).map(|b| IoSlice::new(b)).collect();
+            let slices: smallvec::SmallVec<[IoSlice<'_>; MAX_IOVECS]> = batch
+                .iter()
+                .take(MAX_IOVECS)
+                .map(|b| IoSlice::new(b))
+                .collect();
             sink.write_vectored(&slices).await?
         };
         if n == 0 {
@@ -374,8 +385,20 @@ mod tests {
     #[test]
     fn formats_msg_and_hmsg() {
         let out = Outbound::new(1 << 20);
-        assert_eq!(out.push_msg(b"1", &msg(b"foo", None, b"hello"), true), Push::Queued { wake: true, stall: false });
-        assert_eq!(out.push_msg(b"22", &msg(b"foo", Some(b"r.1"), b""), true), Push::Queued { wake: false, stall: false });
+        assert_eq!(
+            out.push_msg(b"1", &msg(b"foo", None, b"hello"), true),
+            Push::Queued {
+                wake: true,
+                stall: false
+            }
+        );
+        assert_eq!(
+            out.push_msg(b"22", &msg(b"foo", Some(b"r.1"), b""), true),
+            Push::Queued {
+                wake: false,
+                stall: false
+            }
+        );
         let h = Message {
             header_len: Some(12),
             ..msg(b"a.b", None, b"NATS/1.0\r\n\r\nhi")
@@ -388,7 +411,10 @@ mod tests {
         );
         let s = out.stats();
         assert_eq!(s.out_msgs, 4);
-        assert_eq!(s.pending, 97, "pending counts until the writer reports it written");
+        assert_eq!(
+            s.pending, 97,
+            "pending counts until the writer reports it written"
+        );
     }
 
     #[test]
@@ -413,8 +439,14 @@ mod tests {
     #[test]
     fn slow_consumer_over_max_pending() {
         let out = Outbound::new(100);
-        assert!(matches!(out.push_msg(b"1", &msg(b"foo", None, &[0; 40]), true), Push::Queued { .. }));
-        assert_eq!(out.push_msg(b"1", &msg(b"foo", None, &[0; 60]), true), Push::SlowConsumer);
+        assert!(matches!(
+            out.push_msg(b"1", &msg(b"foo", None, &[0; 40]), true),
+            Push::Queued { .. }
+        ));
+        assert_eq!(
+            out.push_msg(b"1", &msg(b"foo", None, &[0; 60]), true),
+            Push::SlowConsumer
+        );
         out.close(false);
         assert_eq!(out.push_proto(b"PONG\r\n"), Push::Closed);
         assert_eq!(out.stats().pending, 0, "pending data dropped");

@@ -1,0 +1,191 @@
+//! From a command line to a running server: what `main` does, kept out of
+//! `main.rs` so that it can be read (and tested) as a library function.
+//!
+//! Owns the process-level behaviour nats-server users rely on: the help,
+//! version, `-t` and `--signal` actions with their texts and exit codes, the
+//! logger set-up, the startup banner, the pid file, the client listener, and
+//! the signals (SIGINT/SIGTERM stop, SIGUSR1 reopens the log file). Must never
+//! contain protocol or routing logic.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::cli::{self, Action, Cli, CliError};
+use crate::config::{Options, VERSION};
+use crate::log::{self, LogConfig};
+use crate::server::Server;
+
+/// Runs the process with `args` (without the program name) and returns the
+/// exit status.
+pub fn main(args: Vec<String>) -> i32 {
+    let cli = match Cli::parse(&args) {
+        Ok(cli) => cli,
+        Err(e) => return cli_error(e),
+    };
+    let action = match cli.action() {
+        Ok(action) => action,
+        Err(e) => return cli_error(e),
+    };
+    match action {
+        Action::Help => {
+            print!("{}", cli::USAGE);
+            0
+        }
+        Action::Version => {
+            println!("{}", cli::version_line());
+            0
+        }
+        Action::HelpTls => {
+            print!("{}", cli::tls_help());
+            0
+        }
+        Action::Signal(request) => match request.send() {
+            Ok(()) => 0,
+            Err(e) => cli_error(e),
+        },
+        Action::Check => match cli::load(&args) {
+            Ok(loaded) => {
+                let file = loaded.cli.config_file().unwrap_or_default().to_string();
+                eprintln!("{}", cli::config_valid_line(&file));
+                0
+            }
+            Err(e) => cli_error(e),
+        },
+        Action::Run => match cli::load(&args) {
+            Ok(loaded) => {
+                for w in &loaded.warnings {
+                    eprintln!("{w}");
+                }
+                run(loaded.cli, loaded.options)
+            }
+            Err(e) => cli_error(e),
+        },
+    }
+}
+
+fn cli_error(e: CliError) -> i32 {
+    let mut err = std::io::stderr();
+    if e.prints_usage() {
+        let _ = writeln!(err, "{e}");
+        print!("{}", cli::USAGE);
+    } else {
+        let _ = writeln!(err, "nats-server: {e}");
+    }
+    e.exit_code()
+}
+
+/// The logger settings from the options.
+pub fn log_config(o: &Options) -> LogConfig {
+    LogConfig {
+        debug: o.debug,
+        trace: o.trace,
+        logtime: o.logtime,
+        logtime_utc: o.logtime_utc,
+        log_file: o.log_file.clone(),
+        log_size_limit: o.log_size_limit,
+        log_max_num: o.log_max_files,
+        syslog: o.syslog,
+        remote_syslog: (!o.remote_syslog.is_empty()).then(|| o.remote_syslog.clone()),
+        max_traced_msg_len: o.max_traced_msg_len,
+        ..LogConfig::default()
+    }
+}
+
+fn run(cli: Cli, opts: Options) -> i32 {
+    if let Err(e) = log::init(log_config(&opts)) {
+        eprintln!("nats-server: {e}");
+        return 1;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => log::fatal!("Error creating runtime: {e}"),
+    };
+    let code = runtime.block_on(serve(cli, opts));
+    log::flush();
+    code
+}
+
+async fn serve(cli: Cli, opts: Options) -> i32 {
+    let port = if opts.port < 0 { 0 } else { opts.port as u16 };
+    let bind = format!("{}:{}", opts.host, port);
+    let listener = match TcpListener::bind((opts.host.as_str(), port)).await {
+        Ok(l) => l,
+        Err(e) => log::fatal!("Error listening on port: {bind}, {:?}", e.to_string()),
+    };
+    let addr = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => log::fatal!("Error listening on port: {bind}, {:?}", e.to_string()),
+    };
+    let server = Server::new(opts.clone(), addr);
+    banner(&server, &cli, &opts);
+    if let Some(pid_file) = &opts.pid_file {
+        if let Err(e) = std::fs::write(pid_file, std::process::id().to_string()) {
+            log::fatal!("Could not write pidfile: {e}");
+        }
+    }
+    log::notice!(
+        "Listening for client connections on {}:{}",
+        opts.host,
+        addr.port()
+    );
+    log::notice!("Server is ready");
+
+    let stop = stop_signal(server.clone());
+    server.serve(listener, stop).await;
+    log::notice!("Server Exiting..");
+    0
+}
+
+fn banner(server: &Server, cli: &Cli, opts: &Options) {
+    log::notice!("Starting nats-server");
+    log::notice!("  Version:  {VERSION}");
+    log::notice!("  Git:      [not set]");
+    log::debug!("  Go build: {}", crate::info::TOOLCHAIN);
+    log::notice!("  Name:     {}", server.name);
+    log::notice!("  ID:       {}", server.id);
+    if opts.has_plaintext_passwords() {
+        log::warn!("Plaintext passwords detected, use nkeys or bcrypt");
+    }
+    if let Some(file) = cli.config_file() {
+        log::notice!("Using configuration file: {file}");
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM (logging it as nats-server does); reopens
+/// the log file on SIGUSR1 meanwhile.
+async fn stop_signal(server: Arc<Server>) {
+    let (Ok(mut int), Ok(mut term), Ok(mut usr1)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::user_defined1()),
+    ) else {
+        log::error!("Could not install signal handlers");
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::select! {
+            _ = int.recv() => {
+                log::notice!("Trapped \"interrupt\" signal");
+                break;
+            }
+            _ = term.recv() => {
+                log::notice!("Trapped \"terminated\" signal");
+                break;
+            }
+            _ = usr1.recv() => {
+                log::notice!("Trapped \"user defined signal 1\" signal");
+                if let Err(e) = log::reopen() {
+                    log::error!("Error reopening log file: {e}");
+                }
+            }
+        }
+    }
+    log::notice!("Initiating Shutdown...");
+    server.shutdown();
+}
