@@ -405,8 +405,9 @@ mod tests {
         };
         out.push_msg(b"3", &h, true);
         out.push_msg(b"4", &h, false);
+        let wire = drain(&out);
         assert_eq!(
-            drain(&out),
+            wire,
             b"MSG foo 1 5\r\nhello\r\nMSG foo 22 r.1 0\r\n\r\nHMSG a.b 3 12 14\r\nNATS/1.0\r\n\r\nhi\r\nMSG a.b 4 2\r\nhi\r\n"
         );
         let s = out.stats();
