@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::AuthOutcome;
 use crate::close::ClosedState;
 use crate::connect::{ConnectError, ConnectOptions};
-use crate::log::{self, ConnPrefix};
+use crate::log::{self, ConnKind, ConnPrefix};
 use crate::outbound::{self, Message, Outbound, Push, WriterEnd};
 use crate::parser::{Frame, Limits, Op, Parser, Role};
 use crate::server::{Server, Wakes};
@@ -49,11 +49,16 @@ const STALL_MAX: Duration = Duration::from_millis(5);
 /// `out`, monitoring reads the counters and metadata, the server closes it.
 pub struct ClientShared {
     pub cid: u64,
+    /// A client, or a route (routes reuse this half: outbound buffer,
+    /// counters, and their remote interest in `subs`).
+    pub kind: ConnKind,
     pub addr: SocketAddr,
     pub start: SystemTime,
     pub out: Outbound,
     /// Negotiated in CONNECT: deliver HMSG (else strip headers).
     headers: AtomicBool,
+    /// CONNECT had `protocol >= 1`: the client takes async INFO updates.
+    async_info: AtomicBool,
     /// Cancelled when the connection must close; the reader tears it down.
     closed: CancellationToken,
     reason: Mutex<Option<ClosedState>>,
@@ -79,13 +84,15 @@ pub struct ClientMeta {
 }
 
 impl ClientShared {
-    fn new(cid: u64, addr: SocketAddr, max_pending: usize) -> Self {
+    pub(crate) fn new(kind: ConnKind, cid: u64, addr: SocketAddr, max_pending: usize) -> Self {
         Self {
             cid,
+            kind,
             addr,
             start: SystemTime::now(),
             out: Outbound::new(max_pending),
             headers: AtomicBool::new(false),
+            async_info: AtomicBool::new(false),
             closed: CancellationToken::new(),
             reason: Mutex::new(None),
             subs: Mutex::new(HashMap::new()),
@@ -115,6 +122,16 @@ impl ClientShared {
         self.closed.cancel();
     }
 
+    /// Whether this client accepts asynchronous INFO updates.
+    pub fn wants_async_info(&self) -> bool {
+        self.async_info.load(Relaxed)
+    }
+
+    /// Resolves when the connection must close.
+    pub fn closed_token(&self) -> CancellationToken {
+        self.closed.clone()
+    }
+
     pub fn is_closed(&self) -> bool {
         self.closed.is_cancelled()
     }
@@ -139,7 +156,12 @@ pub(crate) fn unix_nanos() -> u64 {
 pub async fn serve(server: Arc<Server>, socket: TcpStream, addr: SocketAddr, cid: u64) {
     let opts = server.options();
     let _ = socket.set_nodelay(true);
-    let shared = Arc::new(ClientShared::new(cid, addr, opts.max_pending as usize));
+    let shared = Arc::new(ClientShared::new(
+        ConnKind::Client,
+        cid,
+        addr,
+        opts.max_pending as usize,
+    ));
     let base_prefix = ConnPrefix::client(addr, cid);
     shared.meta.lock().prefix = base_prefix.to_string();
     log::debug!("{base_prefix} - Client connection created");

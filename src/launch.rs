@@ -135,6 +135,14 @@ async fn serve(cli: Cli, opts: Options) -> i32 {
         addr.port()
     );
     log::notice!("Server is ready");
+    if let Err(e) = server.start_cluster().await {
+        let cluster = &opts.cluster;
+        log::fatal!(
+            "Error listening on router port: {}:{} - {e}",
+            cluster.bind_host(),
+            cluster.port
+        );
+    }
 
     let stop = stop_signal(server.clone());
     server.serve(listener, stop).await;
@@ -147,6 +155,9 @@ fn banner(server: &Server, cli: &Cli, opts: &Options) {
     log::notice!("  Version:  {VERSION}");
     log::notice!("  Git:      [not set]");
     log::debug!("  Go build: {}", crate::info::TOOLCHAIN);
+    if opts.cluster.enabled() && !opts.cluster.name.is_empty() {
+        log::notice!("  Cluster:  {}", opts.cluster.name);
+    }
     log::notice!("  Name:     {}", server.name);
     log::notice!("  ID:       {}", server.id);
     if opts.has_plaintext_passwords() {

@@ -17,5 +17,6 @@ pub mod connect;
 pub mod info;
 pub mod launch;
 pub mod outbound;
+pub mod route;
 pub mod server;
 pub mod subscription;

@@ -128,10 +128,66 @@ impl Outbound {
     /// this connection understands headers (else they are stripped).
     #[inline]
     pub fn push_msg(&self, sid: &[u8], msg: &Message<'_>, headers: bool) -> Push {
-        let (skip, end) = msg.delivered_payload(headers);
-        let body = end - skip;
+        let hdr = msg.header_len.filter(|_| headers);
         let line_len =
             5 + msg.subject.len() + 1 + sid.len() + msg.reply.map_or(0, |r| r.len() + 1) + 24;
+        self.push_with_line(msg, headers, line_len, |buf, body| {
+            buf.extend_from_slice(if hdr.is_some() { b"HMSG " } else { b"MSG " });
+            buf.extend_from_slice(msg.subject);
+            buf.extend_from_slice(b" ");
+            buf.extend_from_slice(sid);
+            if let Some(reply) = msg.reply {
+                buf.extend_from_slice(b" ");
+                buf.extend_from_slice(reply);
+            }
+            put_sizes(buf, hdr, body);
+        })
+    }
+
+    /// Appends an `RMSG`/`HMSG` for a route (account `$G`), naming the queue
+    /// groups whose member was picked on the peer (`route-protocol.md` §5).
+    pub fn push_rmsg(&self, msg: &Message<'_>, queues: &[&str]) -> Push {
+        let qlen: usize = queues.iter().map(|q| q.len() + 1).sum();
+        let line_len = 8 + msg.subject.len() + msg.reply.map_or(2, |r| r.len() + 3) + qlen + 24;
+        self.push_with_line(msg, true, line_len, |buf, body| {
+            buf.extend_from_slice(if msg.header_len.is_some() {
+                b"HMSG $G "
+            } else {
+                b"RMSG $G "
+            });
+            buf.extend_from_slice(msg.subject);
+            match (msg.reply, queues.is_empty()) {
+                (Some(reply), true) => {
+                    buf.extend_from_slice(b" ");
+                    buf.extend_from_slice(reply);
+                }
+                (Some(reply), false) => {
+                    buf.extend_from_slice(b" + ");
+                    buf.extend_from_slice(reply);
+                }
+                (None, false) => buf.extend_from_slice(b" |"),
+                (None, true) => {}
+            }
+            for q in queues {
+                buf.extend_from_slice(b" ");
+                buf.extend_from_slice(q.as_bytes());
+            }
+            put_sizes(buf, msg.header_len, body);
+        })
+    }
+
+    /// The common part of `push_msg` and `push_rmsg`: limits, the control
+    /// line written by `line`, then the payload (copied or shared).
+    #[inline]
+    fn push_with_line(
+        &self,
+        msg: &Message<'_>,
+        headers: bool,
+        line_len: usize,
+        line: impl FnOnce(&mut BytesMut, usize),
+    ) -> Push {
+        let (skip, end) = msg.delivered_payload(headers);
+        let body = end - skip;
         let mut st = self.state.lock();
         if st.closing.is_some() {
             return Push::Closed;
@@ -141,27 +197,9 @@ impl Outbound {
         }
         let start = st.buf.len();
         let share = msg.shared.filter(|_| body >= SHARE_THRESHOLD);
-        {
-            let buf = &mut st.buf;
-            buf.reserve(line_len + if share.is_some() { 2 } else { body + 2 });
-            let hdr = msg.header_len.filter(|_| headers);
-            buf.extend_from_slice(if hdr.is_some() { b"HMSG " } else { b"MSG " });
-            buf.extend_from_slice(msg.subject);
-            buf.extend_from_slice(b" ");
-            buf.extend_from_slice(sid);
-            if let Some(reply) = msg.reply {
-                buf.extend_from_slice(b" ");
-                buf.extend_from_slice(reply);
-            }
-            let mut num = itoa::Buffer::new();
-            if let Some(h) = hdr {
-                buf.extend_from_slice(b" ");
-                buf.extend_from_slice(num.format(h).as_bytes());
-            }
-            buf.extend_from_slice(b" ");
-            buf.extend_from_slice(num.format(body).as_bytes());
-            buf.extend_from_slice(b"\r\n");
-        }
+        st.buf
+            .reserve(line_len + if share.is_some() { 2 } else { body + 2 });
+        line(&mut st.buf, body);
         let added = st.buf.len() - start + body + 2;
         match share {
             Some(shared) => {
@@ -277,6 +315,19 @@ enum Taken {
     Data,
     Empty,
     Stop,
+}
+
+/// ` [<hdr>] <size>\r\n`: the sizes closing a MSG/HMSG/RMSG line.
+#[inline]
+fn put_sizes(buf: &mut BytesMut, hdr: Option<usize>, body: usize) {
+    let mut num = itoa::Buffer::new();
+    if let Some(h) = hdr {
+        buf.extend_from_slice(b" ");
+        buf.extend_from_slice(num.format(h).as_bytes());
+    }
+    buf.extend_from_slice(b" ");
+    buf.extend_from_slice(num.format(body).as_bytes());
+    buf.extend_from_slice(b"\r\n");
 }
 
 fn chunks_len(chunks: &VecDeque<Bytes>) -> usize {
@@ -416,6 +467,25 @@ mod tests {
             s.pending,
             wire.len(),
             "pending counts until the writer reports it written"
+        );
+    }
+
+    #[test]
+    fn formats_rmsg() {
+        let out = Outbound::new(1 << 20);
+        out.push_rmsg(&msg(b"foo", None, b"hi"), &[]);
+        out.push_rmsg(&msg(b"foo", Some(b"r"), b"hi"), &[]);
+        out.push_rmsg(&msg(b"foo", Some(b"r"), b"hi"), &["q1", "q2"]);
+        out.push_rmsg(&msg(b"foo", None, b"hi"), &["q1"]);
+        let h = Message {
+            header_len: Some(12),
+            ..msg(b"a", None, b"NATS/1.0\r\n\r\nhi")
+        };
+        out.push_rmsg(&h, &["g"]);
+        assert_eq!(
+            String::from_utf8(drain(&out)).unwrap(),
+            "RMSG $G foo 2\r\nhi\r\nRMSG $G foo r 2\r\nhi\r\nRMSG $G foo + r q1 q2 2\r\nhi\r\n\
+             RMSG $G foo | q1 2\r\nhi\r\nHMSG $G a | g 12 14\r\nNATS/1.0\r\n\r\nhi\r\n"
         );
     }
 

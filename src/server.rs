@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use parking_lot::{Mutex, RwLock};
+use smallvec::SmallVec;
 use sublist::{MatchResult, Sublist};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -33,9 +34,12 @@ use crate::client::{self, ClientShared};
 use crate::close::ClosedState;
 use crate::config::{Options, VERSION};
 use crate::info::{self, Info};
-use crate::log;
+use crate::log::{self, ConnKind};
 use crate::outbound::{Message, OutStats, Push};
 use crate::subscription::{Quota, SubRef, Subscription};
+
+/// A local interest aggregate: subject and optional queue.
+pub(crate) type InterestKey = (Box<str>, Option<Box<str>>);
 
 /// Server-wide counters (`/varz`). Updated once per read batch, not per
 /// message.
@@ -84,6 +88,13 @@ pub struct Server {
     pub sublist: Sublist<SubRef>,
     clients: Mutex<HashMap<u64, Arc<ClientShared>>>,
     closed: Mutex<VecDeque<ClosedClient>>,
+    /// Registered routes by peer server id (`route.rs`).
+    pub(crate) routes: Mutex<HashMap<String, crate::route::RouteEntry>>,
+    /// Local interest counts per (subject, queue), for RS+/RS- aggregation.
+    /// Lock order: `interest` before `routes`.
+    pub(crate) interest: Mutex<HashMap<InterestKey, u32>>,
+    /// Cluster state (name, our route INFO), when clustering is on.
+    pub(crate) cluster: crate::route::ClusterState,
     next_cid: AtomicU64,
     pub stats: ServerStats,
     pub started: SystemTime,
@@ -110,6 +121,7 @@ impl Server {
             },
             collector: None,
         });
+        let cluster = crate::route::ClusterState::new(&opts);
         Arc::new(Server {
             id,
             name,
@@ -118,6 +130,9 @@ impl Server {
             sublist,
             clients: Mutex::new(HashMap::new()),
             closed: Mutex::new(VecDeque::new()),
+            routes: Mutex::new(HashMap::new()),
+            interest: Mutex::new(HashMap::new()),
+            cluster,
             next_cid: AtomicU64::new(1),
             stats: ServerStats::default(),
             started: SystemTime::now(),
@@ -161,6 +176,8 @@ impl Server {
             max_payload: opts.max_payload,
             client_id: Some(cid),
             client_ip: Some(addr.ip().to_string()),
+            cluster: self.cluster.name_if_enabled(),
+            connect_urls: self.connect_urls(),
             ..Info::default()
         };
         info.to_line()
@@ -225,8 +242,13 @@ impl Server {
 
     pub fn add_sub(&self, sub: SubRef) {
         let (subject, queue) = (sub.subject.clone(), sub.queue.clone());
+        let local = !sub.is_remote();
         // Subject and queue were validated by the caller.
-        let _ = self.sublist.insert(&subject, queue.as_deref(), sub);
+        if let Ok(true) = self.sublist.insert(&subject, queue.as_deref(), sub) {
+            if local {
+                self.local_interest(&subject, queue.as_deref(), 1);
+            }
+        }
     }
 
     /// Removes one subscription from the trie and from its connection.
@@ -237,9 +259,12 @@ impl Server {
                 subs.remove(&sub.sid);
             }
         }
-        let _ = self
+        let removed = self
             .sublist
             .remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()));
+        if removed.is_ok() && !sub.is_remote() {
+            self.local_interest(&sub.subject, sub.queue.as_deref(), -1);
+        }
     }
 
     /// Drops every subscription of a closing connection in one batch.
@@ -247,11 +272,18 @@ impl Server {
         let subs: Vec<SubRef> = client.subs.lock().drain().map(|(_, s)| SubRef(s)).collect();
         self.sublist
             .remove_batch(subs.iter().map(|s| (&*s.subject, s.queue.as_deref(), s)));
+        if client.kind == ConnKind::Client {
+            for sub in &subs {
+                self.local_interest(&sub.subject, sub.queue.as_deref(), -1);
+            }
+        }
     }
 
-    /// Delivers one message to a match result: every plain subscription, and
-    /// one member (picked at random, skipping closed ones) of each queue group.
-    /// Returns how many deliveries were made.
+    /// Delivers a message published by a local client: to every local plain
+    /// subscription, to one member of each queue group (weighted across local
+    /// members and routes), and at most one `RMSG` per route that has
+    /// interest (`route-protocol.md` §5). Returns how many deliveries (local
+    /// messages plus RMSGs) were made.
     #[inline]
     pub fn deliver(
         &self,
@@ -262,7 +294,12 @@ impl Server {
         wakes: &mut Wakes,
     ) -> usize {
         let mut delivered = 0;
+        let mut routes: SmallVec<[RouteTarget<'_>; 4]> = SmallVec::new();
         for sub in &result.plain {
+            if sub.is_remote() {
+                route_target(&mut routes, &sub.client);
+                continue;
+            }
             if !echo && Arc::ptr_eq(&sub.client, from) {
                 continue;
             }
@@ -271,14 +308,70 @@ impl Server {
             }
         }
         for group in &result.queues {
+            let eligible = |s: &SubRef| echo || !Arc::ptr_eq(&s.client, from);
+            let Some(start) = weighted_pick(&group.members, eligible) else {
+                continue;
+            };
             let members = &group.members;
-            let start = fastrand::usize(..members.len());
             for i in 0..members.len() {
                 let sub = &members[(start + i) % members.len()];
-                if !echo && Arc::ptr_eq(&sub.client, from) {
+                if !eligible(sub) {
                     continue;
                 }
+                if sub.is_remote() {
+                    route_target(&mut routes, &sub.client)
+                        .queues
+                        .push(&group.name);
+                    break;
+                }
                 if self.deliver_to(sub, msg, wakes) {
+                    delivered += 1;
+                    break;
+                }
+            }
+        }
+        for target in &routes {
+            if let Push::Queued { wake, .. } = target.route.out.push_rmsg(msg, &target.queues) {
+                if wake {
+                    wakes.push(target.route);
+                }
+                delivered += 1;
+            }
+        }
+        delivered
+    }
+
+    /// Delivers a message that arrived from a route: to local plain
+    /// subscriptions, and for each queue group the sender named, to one local
+    /// member. Never forwarded to another route (one hop at most).
+    pub fn deliver_routed(
+        &self,
+        msg: &Message<'_>,
+        queues: Option<&[u8]>,
+        result: &MatchResult<SubRef>,
+        wakes: &mut Wakes,
+    ) -> usize {
+        let mut delivered = 0;
+        for sub in &result.plain {
+            if !sub.is_remote() && self.deliver_to(sub, msg, wakes) {
+                delivered += 1;
+            }
+        }
+        let Some(queues) = queues else {
+            return delivered;
+        };
+        for name in queues.split(|b| *b == b' ').filter(|q| !q.is_empty()) {
+            let Some(group) = result.queues.iter().find(|g| g.name.as_bytes() == name) else {
+                continue;
+            };
+            let local = |s: &SubRef| !s.is_remote();
+            let Some(start) = weighted_pick(&group.members, local) else {
+                continue;
+            };
+            let members = &group.members;
+            for i in 0..members.len() {
+                let sub = &members[(start + i) % members.len()];
+                if local(sub) && self.deliver_to(sub, msg, wakes) {
                     delivered += 1;
                     break;
                 }
@@ -416,6 +509,57 @@ impl Wakes {
     }
 }
 
+/// One route's share of a message: the route and the queue groups whose
+/// member behind it was picked.
+struct RouteTarget<'a> {
+    route: &'a Arc<ClientShared>,
+    queues: SmallVec<[&'a str; 4]>,
+}
+
+/// The target for `route`, added on first use (one RMSG per route).
+fn route_target<'a, 'b>(
+    routes: &'b mut SmallVec<[RouteTarget<'a>; 4]>,
+    route: &'a Arc<ClientShared>,
+) -> &'b mut RouteTarget<'a> {
+    let at = match routes.iter().position(|t| Arc::ptr_eq(t.route, route)) {
+        Some(at) => at,
+        None => {
+            routes.push(RouteTarget {
+                route,
+                queues: SmallVec::new(),
+            });
+            routes.len() - 1
+        }
+    };
+    &mut routes[at]
+}
+
+/// Picks the index of a queue member at random, each eligible member weighted
+/// by its `weight` (1 locally, the member count behind a route).
+#[inline]
+fn weighted_pick(members: &[SubRef], eligible: impl Fn(&SubRef) -> bool) -> Option<usize> {
+    let total: u64 = members
+        .iter()
+        .filter(|m| eligible(m))
+        .map(|m| u64::from(m.weight().max(1)))
+        .sum();
+    if total == 0 {
+        return None;
+    }
+    let mut r = fastrand::u64(..total);
+    for (i, m) in members.iter().enumerate() {
+        if !eligible(m) {
+            continue;
+        }
+        let w = u64::from(m.weight().max(1));
+        if r < w {
+            return Some(i);
+        }
+        r -= w;
+    }
+    None
+}
+
 /// Runs a server on `listener` until `shutdown` resolves.
 pub async fn run(
     listener: TcpListener,
@@ -431,6 +575,8 @@ pub async fn run(
 pub struct Running {
     pub server: Arc<Server>,
     pub addr: SocketAddr,
+    /// The route listener, when clustering is on.
+    pub cluster_addr: Option<SocketAddr>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -453,5 +599,11 @@ pub async fn start(opts: Options) -> io::Result<Running> {
         let server = server.clone();
         tokio::spawn(async move { server.serve(listener, std::future::pending()).await })
     };
-    Ok(Running { server, addr, task })
+    let cluster_addr = server.start_cluster().await?;
+    Ok(Running {
+        server,
+        addr,
+        cluster_addr,
+        task,
+    })
 }

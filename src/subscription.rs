@@ -7,12 +7,13 @@
 //! connection, not the subscription, owns the socket. Must never hold
 //! anything that would keep a closed connection's socket open.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use bytes::Bytes;
 
 use crate::client::ClientShared;
+use crate::log::ConnKind;
 
 /// One `SUB` (or, later, one route's interest).
 pub struct Subscription {
@@ -26,6 +27,9 @@ pub struct Subscription {
     max: AtomicU64,
     /// Deliveries so far (also shown in `/connz?subs=detail`).
     delivered: AtomicU64,
+    /// Queue weight: 1 for a local member; for a route's queue interest, the
+    /// number of members behind it (updated in place by a repeated `RS+`).
+    weight: AtomicU32,
 }
 
 /// What a delivery attempt decided about the subscription's limit.
@@ -48,7 +52,23 @@ impl Subscription {
             sid,
             max: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
+            weight: AtomicU32::new(1),
         }
+    }
+
+    #[inline]
+    pub fn weight(&self) -> u32 {
+        self.weight.load(Relaxed)
+    }
+
+    pub fn set_weight(&self, weight: u32) {
+        self.weight.store(weight, Relaxed);
+    }
+
+    /// True when this is a route's (remote) interest, not a client's SUB.
+    #[inline]
+    pub fn is_remote(&self) -> bool {
+        self.client.kind == ConnKind::Route
     }
 
     /// Counts one delivery against the limit. Exactly `max` callers ever get
