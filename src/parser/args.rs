@@ -8,13 +8,13 @@
 //! same buffer. Nothing here allocates; tokens live in small fixed arrays on the stack.
 
 use super::error::{ArgError, ProtocolError};
-use super::{Op, Span};
+use super::{is_blank, Op, Span};
 
 /// Like nats-server's separators: PUB and HPUB split on blanks only, every other op also on
 /// CR and LF (`splitArg`). Only a stray CR can differ, as LF always ends the line.
 #[inline(always)]
 fn is_sep<const CR: bool>(b: u8) -> bool {
-    b == b' ' || b == b'\t' || (CR && (b == b'\r' || b == b'\n'))
+    is_blank(b) || (CR && (b == b'\r' || b == b'\n'))
 }
 
 /// The first `N` tokens of a line and how many tokens it has in total.
