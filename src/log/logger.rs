@@ -573,3 +573,32 @@ impl Writer {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn colored(config: &LogConfig, sink: &Sink, console: &Console) -> bool {
+        style_for(config, sink, console, 1).color
+    }
+
+    #[test]
+    fn colour_only_for_text_on_a_terminal_stderr() {
+        let text = LogConfig::default();
+        let json = LogConfig {
+            format: LogFormat::Json,
+            ..LogConfig::default()
+        };
+        let tty = Console::Stderr(true);
+        let pipe = Console::Stderr(false);
+        let custom = Console::Custom(Box::new(Vec::<u8>::new()));
+        assert!(colored(&text, &Sink::Console, &tty));
+        assert!(!colored(&text, &Sink::Console, &pipe));
+        assert!(!colored(&text, &Sink::Console, &custom));
+        assert!(!colored(&json, &Sink::Console, &tty));
+        let dir = std::env::temp_dir().join(format!("nats-log-colour-{}", std::process::id()));
+        let file = FileSink::open(&dir, 0, 0).unwrap();
+        assert!(!colored(&text, &Sink::File(file), &tty));
+        let _ = std::fs::remove_file(&dir);
+    }
+}
