@@ -315,3 +315,50 @@ fn file_wins_over_syslog_settings() {
     l.flush().unwrap();
     assert!(read(&path).ends_with("[INF] to file\n"));
 }
+
+#[test]
+fn same_file_bytes_as_the_real_nats_server() {
+    let Some(bin) = ["/usr/sbin/nats-server", "/opt/natsvenv/bin/nats-server"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+    else {
+        eprintln!("nats-server not installed: comparison skipped");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let theirs_path = dir.path().join("theirs.log");
+    let mut child = std::process::Command::new(&bin)
+        .args(["-p", "-1", "-T=false", "-l"])
+        .arg(&theirs_path)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !fs::read_to_string(&theirs_path).is_ok_and(|s| s.contains("Server is ready"))
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let theirs = read(&theirs_path);
+    let first = theirs.split_inclusive('\n').next().unwrap();
+
+    let ours_path = dir.path().join("ours.log");
+    let l = Logger::new(LogConfig {
+        logtime: false,
+        ..file_config(&ours_path)
+    })
+    .unwrap();
+    l.log(Level::Info, format_args!("Starting nats-server"));
+    l.flush().unwrap();
+    let pid_re = Regex::new(r"^\[\d+\] ").unwrap();
+    assert_eq!(
+        pid_re.replace(&read(&ours_path), "[PID] "),
+        pid_re.replace(first, "[PID] ")
+    );
+    assert_eq!(
+        fs::metadata(&ours_path).unwrap().permissions().mode() & 0o777 & 0o640,
+        0o640
+    );
+}

@@ -243,3 +243,60 @@ fn configuration_errors_read_like_nats_server() {
         "{e}"
     );
 }
+
+/// The nats-server binary to compare against, when installed (CI installs
+/// 2.9.10 as /usr/sbin/nats-server).
+fn real_nats_server() -> Option<std::path::PathBuf> {
+    ["/usr/sbin/nats-server", "/opt/natsvenv/bin/nats-server"]
+        .into_iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// Replaces the parts that legitimately differ between two processes.
+fn normalise(pkt: &str) -> String {
+    let re = Regex::new(&format!(r"^(<\d+>){RFC3339} (\S+) (\S+)\[\d+\]: ")).unwrap();
+    re.replace(pkt, "${1}TIME ${2} ${3}[PID]: ").into_owned()
+}
+
+#[test]
+fn same_udp_bytes_as_the_real_nats_server() {
+    let Some(bin) = real_nats_server() else {
+        eprintln!("nats-server not installed: comparison skipped");
+        return;
+    };
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let url = format!("udp://127.0.0.1:{port}");
+    let mut child = std::process::Command::new(&bin)
+        .args(["-p", "-1", "-r", &url])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let theirs = recv_all(&sock, 1).remove(0);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // A fresh socket: the server's later lines are still queued on the first.
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let url = format!("udp://{}", sock.local_addr().unwrap());
+    let tag = bin.file_name().unwrap().to_str().unwrap();
+    let l = Logger::builder(LogConfig {
+        remote_syslog: Some(url),
+        ..LogConfig::default()
+    })
+    .syslog_tag(tag)
+    .build()
+    .unwrap();
+    l.log(Level::Info, format_args!("Starting nats-server"));
+    l.flush().unwrap();
+    let ours = recv_all(&sock, 1).remove(0);
+    assert_eq!(normalise(&ours), normalise(&theirs));
+    assert_eq!(
+        normalise(&theirs),
+        format!(
+            "<5>TIME {} {tag}[PID]: Starting nats-server\n",
+            default_hostname()
+        )
+    );
+}
