@@ -362,3 +362,47 @@ fn same_file_bytes_as_the_real_nats_server() {
         0o640
     );
 }
+
+#[test]
+fn reconfigure_from_file_back_to_console_prints_each_line_once() {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+    impl Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("n.log");
+    let console = LogConfig {
+        logtime: false,
+        ..LogConfig::default()
+    };
+    let cap = Capture::default();
+    let l = Logger::builder(console.clone())
+        .writer(cap.clone())
+        .build()
+        .unwrap();
+    l.log(Level::Info, format_args!("console 1"));
+    l.reconfigure(LogConfig {
+        log_file: Some(path.clone()),
+        ..console.clone()
+    })
+    .unwrap();
+    l.log(Level::Info, format_args!("file only"));
+    l.reconfigure(console).unwrap();
+    l.log(Level::Info, format_args!("console 2"));
+    l.flush().unwrap();
+    let pid = std::process::id();
+    assert_eq!(
+        String::from_utf8(cap.0.lock().unwrap().clone()).unwrap(),
+        format!("[{pid}] [INF] console 1\n[{pid}] [INF] console 2\n")
+    );
+    assert_eq!(read(&path), format!("[{pid}] [INF] file only\n"));
+}

@@ -482,6 +482,8 @@ impl Writer {
                 self.style
                     .render(&mut self.buf, level, time, msg, Ending::Newline);
                 let _ = f.write_line(&self.buf, &self.style);
+                // Leave nothing behind for a later console sink to print.
+                self.buf.clear();
             }
             Sink::Syslog(s) => {
                 s.write(level, time, msg);
