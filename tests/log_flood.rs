@@ -7,7 +7,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nats_server::log::{Level, LogConfig, Logger};
+use nats_server::log::{Level, LogConfig, LogError, Logger};
 
 /// Blocks in its first write until the test sends on the gate.
 struct Stuck {
@@ -67,6 +67,14 @@ fn full_channel_drops_instead_of_blocking() {
     assert!(took < Duration::from_secs(5), "flood blocked for {took:?}");
     // Nothing could be queued: every flood line was dropped.
     assert_eq!(l.dropped_lines() - before, FLOOD);
+
+    // A bounded flush (what fatal! uses) gives up instead of hanging.
+    let start = Instant::now();
+    assert_eq!(
+        l.flush_timeout(Duration::from_millis(50)),
+        Err(LogError::Timeout)
+    );
+    assert!(start.elapsed() < Duration::from_secs(2));
 
     // Unblock; the writer drains and reports exactly what was lost.
     open_gate.send(()).unwrap();
