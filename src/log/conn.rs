@@ -159,9 +159,11 @@ impl TraceDir {
 }
 
 /// The message of an op trace line: `<prefix> - <<- [PUB foo r 5]`.
-/// Inbound `CONNECT` lines (any case) are redacted with [`redact_secrets`].
+/// `CONNECT` lines (any case, either direction) are redacted with
+/// [`redact_secrets`]; nats-server only traces inbound ones, but a route's
+/// outbound CONNECT carries its credentials too.
 pub fn format_op_trace(prefix: &ConnPrefix, dir: TraceDir, op_line: &[u8]) -> String {
-    let op_line: Cow<'_, [u8]> = if dir == TraceDir::In && is_connect(op_line) {
+    let op_line: Cow<'_, [u8]> = if is_connect(op_line) {
         redact_secrets(op_line)
     } else {
         Cow::Borrowed(op_line)

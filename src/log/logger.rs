@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::conn::{format_op_trace, format_payload_trace, ConnPrefix, TraceDir};
 use super::file::FileSink;
@@ -249,15 +249,30 @@ impl Logger {
         }
     }
 
-    /// Queues a line, waiting for room: only for the last words before exit.
-    pub(crate) fn log_blocking(&self, level: Level, args: fmt::Arguments<'_>) {
-        let rec = Record {
+    /// Queues a line, waiting up to `timeout` for room: only for the last
+    /// words before exit.
+    pub(crate) fn log_waiting(&self, level: Level, args: fmt::Arguments<'_>, timeout: Duration) {
+        let line = Msg::Line(Record {
             level,
             time: SystemTime::now(),
             msg: args.to_string(),
-        };
-        if self.tx.send(Msg::Line(rec)).is_err() {
+        });
+        if !self.send_until(line, Instant::now() + timeout) {
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Sends, waiting for room until `deadline`. False if it could not.
+    fn send_until(&self, mut msg: Msg, deadline: Instant) -> bool {
+        loop {
+            match self.tx.try_send(msg) {
+                Ok(()) => return true,
+                Err(TrySendError::Full(back)) if Instant::now() < deadline => {
+                    msg = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(_) => return false,
+            }
         }
     }
 
@@ -283,9 +298,15 @@ impl Logger {
 
     fn request(&self, ctrl: Control, timeout: Option<Duration>) -> Result<(), LogError> {
         let (ack_tx, ack_rx) = mpsc::sync_channel(1);
-        self.tx
-            .send(Msg::Control(ctrl, ack_tx))
-            .map_err(|_| LogError::WriterGone)?;
+        let msg = Msg::Control(ctrl, ack_tx);
+        match timeout {
+            None => self.tx.send(msg).map_err(|_| LogError::WriterGone)?,
+            Some(t) => {
+                if !self.send_until(msg, Instant::now() + t) {
+                    return Err(LogError::Timeout);
+                }
+            }
+        }
         match timeout {
             None => ack_rx.recv().map_err(|_| LogError::WriterGone)?,
             Some(t) => match ack_rx.recv_timeout(t) {
@@ -482,6 +503,8 @@ impl Writer {
                 self.style
                     .render(&mut self.buf, level, time, msg, Ending::Newline);
                 let _ = f.write_line(&self.buf, &self.style);
+                // Leave nothing behind for a later console sink to print.
+                self.buf.clear();
             }
             Sink::Syslog(s) => {
                 s.write(level, time, msg);
@@ -571,5 +594,34 @@ impl Writer {
             self.after_open();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn colored(config: &LogConfig, sink: &Sink, console: &Console) -> bool {
+        style_for(config, sink, console, 1).color
+    }
+
+    #[test]
+    fn colour_only_for_text_on_a_terminal_stderr() {
+        let text = LogConfig::default();
+        let json = LogConfig {
+            format: LogFormat::Json,
+            ..LogConfig::default()
+        };
+        let tty = Console::Stderr(true);
+        let pipe = Console::Stderr(false);
+        let custom = Console::Custom(Box::new(Vec::<u8>::new()));
+        assert!(colored(&text, &Sink::Console, &tty));
+        assert!(!colored(&text, &Sink::Console, &pipe));
+        assert!(!colored(&text, &Sink::Console, &custom));
+        assert!(!colored(&json, &Sink::Console, &tty));
+        let dir = std::env::temp_dir().join(format!("nats-log-colour-{}", std::process::id()));
+        let file = FileSink::open(&dir, 0, 0).unwrap();
+        assert!(!colored(&text, &Sink::File(file), &tty));
+        let _ = std::fs::remove_file(&dir);
     }
 }

@@ -355,12 +355,12 @@ pub fn __log(level: Level, args: fmt::Arguments<'_>) {
     }
 }
 
-/// Logs an FTL line, flushes (waiting at most 5 s) and exits with status 1.
-/// Before [`init`] the line goes straight to stderr.
+/// Logs an FTL line, flushes (waiting at most 5 s for each) and exits with
+/// status 1. Before [`init`] the line goes straight to stderr.
 pub fn fatal(args: fmt::Arguments<'_>) -> ! {
     match GLOBAL.get() {
         Some(l) => {
-            l.log_blocking(Level::Fatal, args);
+            l.log_waiting(Level::Fatal, args, Duration::from_secs(5));
             let _ = l.flush_timeout(Duration::from_secs(5));
         }
         None => eprintln!("[{}] [FTL] {args}", std::process::id()),
