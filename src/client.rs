@@ -84,7 +84,9 @@ pub struct ClientMeta {
 }
 
 impl ClientShared {
-    pub(crate) fn new(kind: ConnKind, cid: u64, addr: SocketAddr, max_pending: usize) -> Self {
+    /// `shutdown` is the server's token: cancelling it closes this
+    /// connection too.
+    pub(crate) fn new(kind: ConnKind, cid: u64, addr: SocketAddr, max_pending: usize, shutdown: &CancellationToken) -> Self {
         Self {
             cid,
             kind,
@@ -93,7 +95,7 @@ impl ClientShared {
             out: Outbound::new(max_pending),
             headers: AtomicBool::new(false),
             async_info: AtomicBool::new(false),
-            closed: CancellationToken::new(),
+            closed: shutdown.child_token(),
             reason: Mutex::new(None),
             subs: Mutex::new(HashMap::new()),
             meta: Mutex::new(ClientMeta::default()),
@@ -161,6 +163,7 @@ pub async fn serve(server: Arc<Server>, socket: TcpStream, addr: SocketAddr, cid
         cid,
         addr,
         opts.max_pending as usize,
+        server.shutdown_token(),
     ));
     let base_prefix = ConnPrefix::client(addr, cid);
     shared.meta.lock().prefix = base_prefix.to_string();

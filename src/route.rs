@@ -269,7 +269,7 @@ impl Server {
                         sleep(Duration::from_millis(10)).await;
                     }
                 },
-                _ = self.shutdown_signal() => return,
+                _ = self.shutdown_token().cancelled() => return,
             }
         }
     }
@@ -345,12 +345,6 @@ impl Server {
         }
         if let Some(id) = gossiped_id {
             self.cluster.dialing.lock().remove(&id);
-        }
-    }
-
-    async fn shutdown_signal(&self) {
-        while !self.is_shutting_down() {
-            sleep(Duration::from_millis(100)).await;
         }
     }
 
@@ -586,6 +580,11 @@ impl Server {
     pub fn num_routes(&self) -> usize {
         self.routes.lock().len()
     }
+
+    /// Server ids of the registered peers.
+    pub fn route_peer_ids(&self) -> Vec<String> {
+        self.routes.lock().keys().cloned().collect()
+    }
 }
 
 // ------------------------------------------------------------ a connection
@@ -608,7 +607,7 @@ async fn serve_route(
     let opts = server.options();
     let _ = socket.set_nodelay(true);
     let (max_pending, deadline) = route_limits(&opts);
-    let shared = Arc::new(ClientShared::new(ConnKind::Route, rid, addr, max_pending));
+    let shared = Arc::new(ClientShared::new(ConnKind::Route, rid, addr, max_pending, server.shutdown_token()));
     let prefix = ConnPrefix::route(addr, rid);
     shared.meta.lock().prefix = prefix.to_string();
 

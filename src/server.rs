@@ -429,6 +429,11 @@ impl Server {
         self.shutdown.cancel();
     }
 
+    /// Cancelled at shutdown; every connection's close token is a child.
+    pub fn shutdown_token(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+
     pub fn is_shutting_down(&self) -> bool {
         self.shutdown.is_cancelled()
     }
@@ -461,10 +466,9 @@ impl Server {
         }
         self.ready.store(false, Relaxed);
         drop(listener);
+        // Cancelling the server token closes every client and route (their
+        // tokens are children); each flushes what it has queued.
         self.shutdown.cancel();
-        for client in self.clients() {
-            client.close(ClosedState::ServerShutdown, true);
-        }
         tracker.close();
         let grace = self.options().write_deadline + Duration::from_secs(1);
         let _ = tokio::time::timeout(grace, tracker.wait()).await;

@@ -1,0 +1,220 @@
+//! Clustering with routes: three of our servers pointed at one seed form a
+//! full mesh; messages, wildcards and queue groups cross every pair; a node
+//! killed and restarted rejoins with its interest; wrong route credentials
+//! are refused. Mixed clusters with the real nats-server are in
+//! `cluster_interop.rs`, the partition test in `cluster_partition.rs`.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures::StreamExt;
+use nats_server::config::{Options, RouteUrl};
+use nats_server::server::{start, Running};
+use tokio::net::TcpStream;
+use tokio::time::{sleep, timeout, Instant};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn options(cluster_port: u16, routes: &[SocketAddr]) -> Options {
+    let mut o = Options {
+        host: "127.0.0.1".into(),
+        port: 0,
+        ..Options::default()
+    };
+    o.cluster.name = "test".into();
+    o.cluster.host = "127.0.0.1".into();
+    o.cluster.port = if cluster_port == 0 { -1 } else { cluster_port as i32 };
+    o.cluster.routes = routes
+        .iter()
+        .map(|a| RouteUrl::parse(&format!("nats-route://{a}")).unwrap())
+        .collect();
+    o
+}
+
+async fn node(cluster_port: u16, routes: &[SocketAddr]) -> Running {
+    start(options(cluster_port, routes)).await.expect("server starts")
+}
+
+async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn mesh(nodes: &[&Running]) {
+    let want = nodes.len() - 1;
+    for (i, n) in nodes.iter().enumerate() {
+        wait_for(&format!("node {i} to have {want} routes"), || n.server.num_routes() == want).await;
+    }
+}
+
+/// Waits until every node sees interest in `subject` (RS+ propagated).
+async fn interest(nodes: &[&Running], subject: &str) {
+    for n in nodes {
+        wait_for(&format!("interest in {subject}"), || n.server.sublist.has_interest(subject)).await;
+    }
+}
+
+async fn client(n: &Running) -> async_nats::Client {
+    async_nats::connect(format!("nats://{}", n.addr)).await.unwrap()
+}
+
+async fn three() -> (Running, Running, Running) {
+    let a = node(0, &[]).await;
+    let seed = a.cluster_addr.unwrap();
+    let b = node(0, &[seed]).await;
+    let c = node(0, &[seed]).await;
+    mesh(&[&a, &b, &c]).await;
+    (a, b, c)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_mesh_from_one_seed_and_pub_sub_across_every_pair() {
+    let (a, b, c) = three().await;
+    let nodes = [&a, &b, &c];
+    let clients = [client(&a).await, client(&b).await, client(&c).await];
+    for (i, sub_client) in clients.iter().enumerate() {
+        let subject = format!("pair.{i}");
+        let mut sub = sub_client.subscribe(subject.clone()).await.unwrap();
+        sub_client.flush().await.unwrap();
+        interest(&nodes, &subject).await;
+        for (j, pub_client) in clients.iter().enumerate() {
+            pub_client.publish(subject.clone(), format!("{j}->{i}").into()).await.unwrap();
+            pub_client.flush().await.unwrap();
+            let msg = timeout(WAIT, sub.next()).await.unwrap().unwrap();
+            assert_eq!(msg.payload, format!("{j}->{i}"));
+        }
+    }
+    // Every client learned the other servers' URLs.
+    let urls: HashSet<String> = a.server.connect_urls().into_iter().collect();
+    assert_eq!(urls.len(), 3, "{urls:?}");
+    for n in nodes {
+        n.server.shutdown();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wildcards_and_a_queue_group_spanning_three_nodes() {
+    const N: usize = 10_000;
+    let (a, b, c) = three().await;
+    let nodes = [&a, &b, &c];
+    let clients = [client(&a).await, client(&b).await, client(&c).await];
+    let mut members = Vec::new();
+    for nc in &clients {
+        members.push(nc.queue_subscribe("jobs.>", "workers".into()).await.unwrap());
+        nc.flush().await.unwrap();
+    }
+    let mut wild = clients[2].subscribe("jobs.*").await.unwrap();
+    clients[2].flush().await.unwrap();
+    interest(&nodes, "jobs.x").await;
+    // Queue weights reach the publisher's node: one member behind each route.
+    sleep(Duration::from_millis(200)).await;
+
+    for i in 0..N {
+        clients[0].publish(format!("jobs.{}", i % 7), i.to_string().into()).await.unwrap();
+    }
+    clients[0].flush().await.unwrap();
+
+    let mut seen = HashSet::new();
+    let mut per_node = Vec::new();
+    for m in &mut members {
+        let mut count = 0;
+        while let Ok(Some(msg)) = timeout(Duration::from_millis(500), m.next()).await {
+            assert!(seen.insert(msg.payload.clone()), "delivered twice across the cluster");
+            count += 1;
+        }
+        per_node.push(count);
+    }
+    assert_eq!(seen.len(), N, "each message once across the cluster ({per_node:?})");
+    assert!(per_node.iter().all(|&c| c > N / 10), "spread over all nodes: {per_node:?}");
+    let mut wild_count = 0;
+    while let Ok(Some(_)) = timeout(Duration::from_millis(500), wild.next()).await {
+        wild_count += 1;
+    }
+    assert_eq!(wild_count, N, "a plain wildcard subscriber on another node gets everything");
+    for n in nodes {
+        n.server.shutdown();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_reply_across_nodes() {
+    let (a, b, c) = three().await;
+    let responder = client(&c).await;
+    let mut svc = responder.subscribe("svc.time").await.unwrap();
+    responder.flush().await.unwrap();
+    let r2 = responder.clone();
+    tokio::spawn(async move {
+        while let Some(m) = svc.next().await {
+            r2.publish(m.reply.unwrap(), "pong".into()).await.unwrap();
+        }
+    });
+    interest(&[&a, &b, &c], "svc.time").await;
+    let requester = client(&a).await;
+    let reply = timeout(WAIT, requester.request("svc.time", "ping".into())).await.unwrap().unwrap();
+    assert_eq!(reply.payload, "pong");
+    for n in [&a, &b, &c] {
+        n.server.shutdown();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_node_rejoins_and_interest_recovers() {
+    let (a, b, c) = three().await;
+    let c_cluster = c.cluster_addr.unwrap();
+    c.stop().await;
+    wait_for("A and B to drop C", || a.server.num_routes() == 1 && b.server.num_routes() == 1).await;
+
+    // Restart C on the same route port; it dials the seed again.
+    let c = node(c_cluster.port(), &[a.cluster_addr.unwrap()]).await;
+    mesh(&[&a, &b, &c]).await;
+    let nc = client(&c).await;
+    let mut sub = nc.subscribe("back").await.unwrap();
+    nc.flush().await.unwrap();
+    interest(&[&a, &b], "back").await;
+    let pb = client(&b).await;
+    pb.publish("back", "again".into()).await.unwrap();
+    pb.flush().await.unwrap();
+    assert_eq!(timeout(WAIT, sub.next()).await.unwrap().unwrap().payload, "again");
+    for n in [&a, &b, &c] {
+        n.server.shutdown();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_route_credentials_are_refused() {
+    let mut seed_opts = options(0, &[]);
+    seed_opts.cluster.username = "ruser".into();
+    seed_opts.cluster.password = "T0pS3cr3t".into();
+    let a = start(seed_opts).await.unwrap();
+    let seed = a.cluster_addr.unwrap();
+
+    let mut bad = options(0, &[]);
+    bad.cluster.routes = vec![RouteUrl::parse(&format!("nats-route://ruser:wrong@{seed}")).unwrap()];
+    let b = start(bad).await.unwrap();
+    let mut good = options(0, &[]);
+    good.cluster.routes = vec![RouteUrl::parse(&format!("nats-route://ruser:T0pS3cr3t@{seed}")).unwrap()];
+    let c = start(good).await.unwrap();
+    wait_for("the good route", || c.server.num_routes() == 1).await;
+    sleep(Duration::from_millis(1500)).await;
+    assert_eq!(b.server.num_routes(), 0, "wrong credentials must not form a route");
+    assert!(!a.server.route_peer_ids().contains(&b.server.id));
+
+    // The refusal on the wire: -ERR 'Authorization Violation', then close.
+    let mut raw = TcpStream::connect(seed).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    raw.write_all(b"CONNECT {\"user\":\"ruser\",\"pass\":\"nope\",\"name\":\"X\",\"cluster\":\"test\"}\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let _ = timeout(WAIT, raw.read_to_end(&mut got)).await.unwrap();
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.starts_with("INFO {"), "{got}");
+    assert!(got.ends_with("-ERR 'Authorization Violation'\r\n"), "{got}");
+    for n in [&a, &b, &c] {
+        n.server.shutdown();
+    }
+}
