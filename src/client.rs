@@ -86,7 +86,13 @@ pub struct ClientMeta {
 impl ClientShared {
     /// `shutdown` is the server's token: cancelling it closes this
     /// connection too.
-    pub(crate) fn new(kind: ConnKind, cid: u64, addr: SocketAddr, max_pending: usize, shutdown: &CancellationToken) -> Self {
+    pub(crate) fn new(
+        kind: ConnKind,
+        cid: u64,
+        addr: SocketAddr,
+        max_pending: usize,
+        shutdown: &CancellationToken,
+    ) -> Self {
         Self {
             cid,
             kind,

@@ -607,7 +607,13 @@ async fn serve_route(
     let opts = server.options();
     let _ = socket.set_nodelay(true);
     let (max_pending, deadline) = route_limits(&opts);
-    let shared = Arc::new(ClientShared::new(ConnKind::Route, rid, addr, max_pending, server.shutdown_token()));
+    let shared = Arc::new(ClientShared::new(
+        ConnKind::Route,
+        rid,
+        addr,
+        max_pending,
+        server.shutdown_token(),
+    ));
     let prefix = ConnPrefix::route(addr, rid);
     shared.meta.lock().prefix = prefix.to_string();
 

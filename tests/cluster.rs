@@ -24,7 +24,11 @@ fn options(cluster_port: u16, routes: &[SocketAddr]) -> Options {
     };
     o.cluster.name = "test".into();
     o.cluster.host = "127.0.0.1".into();
-    o.cluster.port = if cluster_port == 0 { -1 } else { cluster_port as i32 };
+    o.cluster.port = if cluster_port == 0 {
+        -1
+    } else {
+        cluster_port as i32
+    };
     o.cluster.routes = routes
         .iter()
         .map(|a| RouteUrl::parse(&format!("nats-route://{a}")).unwrap())
@@ -33,7 +37,9 @@ fn options(cluster_port: u16, routes: &[SocketAddr]) -> Options {
 }
 
 async fn node(cluster_port: u16, routes: &[SocketAddr]) -> Running {
-    start(options(cluster_port, routes)).await.expect("server starts")
+    start(options(cluster_port, routes))
+        .await
+        .expect("server starts")
 }
 
 async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
@@ -47,19 +53,27 @@ async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 async fn mesh(nodes: &[&Running]) {
     let want = nodes.len() - 1;
     for (i, n) in nodes.iter().enumerate() {
-        wait_for(&format!("node {i} to have {want} routes"), || n.server.num_routes() == want).await;
+        wait_for(&format!("node {i} to have {want} routes"), || {
+            n.server.num_routes() == want
+        })
+        .await;
     }
 }
 
 /// Waits until every node sees interest in `subject` (RS+ propagated).
 async fn interest(nodes: &[&Running], subject: &str) {
     for n in nodes {
-        wait_for(&format!("interest in {subject}"), || n.server.sublist.has_interest(subject)).await;
+        wait_for(&format!("interest in {subject}"), || {
+            n.server.sublist.has_interest(subject)
+        })
+        .await;
     }
 }
 
 async fn client(n: &Running) -> async_nats::Client {
-    async_nats::connect(format!("nats://{}", n.addr)).await.unwrap()
+    async_nats::connect(format!("nats://{}", n.addr))
+        .await
+        .unwrap()
 }
 
 async fn three() -> (Running, Running, Running) {
@@ -82,7 +96,10 @@ async fn full_mesh_from_one_seed_and_pub_sub_across_every_pair() {
         sub_client.flush().await.unwrap();
         interest(&nodes, &subject).await;
         for (j, pub_client) in clients.iter().enumerate() {
-            pub_client.publish(subject.clone(), format!("{j}->{i}").into()).await.unwrap();
+            pub_client
+                .publish(subject.clone(), format!("{j}->{i}").into())
+                .await
+                .unwrap();
             pub_client.flush().await.unwrap();
             let msg = timeout(WAIT, sub.next()).await.unwrap().unwrap();
             assert_eq!(msg.payload, format!("{j}->{i}"));
@@ -104,7 +121,11 @@ async fn wildcards_and_a_queue_group_spanning_three_nodes() {
     let clients = [client(&a).await, client(&b).await, client(&c).await];
     let mut members = Vec::new();
     for nc in &clients {
-        members.push(nc.queue_subscribe("jobs.>", "workers".into()).await.unwrap());
+        members.push(
+            nc.queue_subscribe("jobs.>", "workers".into())
+                .await
+                .unwrap(),
+        );
         nc.flush().await.unwrap();
     }
     let mut wild = clients[2].subscribe("jobs.*").await.unwrap();
@@ -114,7 +135,10 @@ async fn wildcards_and_a_queue_group_spanning_three_nodes() {
     sleep(Duration::from_millis(200)).await;
 
     for i in 0..N {
-        clients[0].publish(format!("jobs.{}", i % 7), i.to_string().into()).await.unwrap();
+        clients[0]
+            .publish(format!("jobs.{}", i % 7), i.to_string().into())
+            .await
+            .unwrap();
     }
     clients[0].flush().await.unwrap();
 
@@ -123,18 +147,31 @@ async fn wildcards_and_a_queue_group_spanning_three_nodes() {
     for m in &mut members {
         let mut count = 0;
         while let Ok(Some(msg)) = timeout(Duration::from_millis(500), m.next()).await {
-            assert!(seen.insert(msg.payload.clone()), "delivered twice across the cluster");
+            assert!(
+                seen.insert(msg.payload.clone()),
+                "delivered twice across the cluster"
+            );
             count += 1;
         }
         per_node.push(count);
     }
-    assert_eq!(seen.len(), N, "each message once across the cluster ({per_node:?})");
-    assert!(per_node.iter().all(|&c| c > N / 10), "spread over all nodes: {per_node:?}");
+    assert_eq!(
+        seen.len(),
+        N,
+        "each message once across the cluster ({per_node:?})"
+    );
+    assert!(
+        per_node.iter().all(|&c| c > N / 10),
+        "spread over all nodes: {per_node:?}"
+    );
     let mut wild_count = 0;
     while let Ok(Some(_)) = timeout(Duration::from_millis(500), wild.next()).await {
         wild_count += 1;
     }
-    assert_eq!(wild_count, N, "a plain wildcard subscriber on another node gets everything");
+    assert_eq!(
+        wild_count, N,
+        "a plain wildcard subscriber on another node gets everything"
+    );
     for n in nodes {
         n.server.shutdown();
     }
@@ -154,7 +191,10 @@ async fn request_reply_across_nodes() {
     });
     interest(&[&a, &b, &c], "svc.time").await;
     let requester = client(&a).await;
-    let reply = timeout(WAIT, requester.request("svc.time", "ping".into())).await.unwrap().unwrap();
+    let reply = timeout(WAIT, requester.request("svc.time", "ping".into()))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(reply.payload, "pong");
     for n in [&a, &b, &c] {
         n.server.shutdown();
@@ -166,7 +206,10 @@ async fn killed_node_rejoins_and_interest_recovers() {
     let (a, b, c) = three().await;
     let c_cluster = c.cluster_addr.unwrap();
     c.stop().await;
-    wait_for("A and B to drop C", || a.server.num_routes() == 1 && b.server.num_routes() == 1).await;
+    wait_for("A and B to drop C", || {
+        a.server.num_routes() == 1 && b.server.num_routes() == 1
+    })
+    .await;
 
     // Restart C on the same route port; it dials the seed again.
     let c = node(c_cluster.port(), &[a.cluster_addr.unwrap()]).await;
@@ -178,7 +221,10 @@ async fn killed_node_rejoins_and_interest_recovers() {
     let pb = client(&b).await;
     pb.publish("back", "again".into()).await.unwrap();
     pb.flush().await.unwrap();
-    assert_eq!(timeout(WAIT, sub.next()).await.unwrap().unwrap().payload, "again");
+    assert_eq!(
+        timeout(WAIT, sub.next()).await.unwrap().unwrap().payload,
+        "again"
+    );
     for n in [&a, &b, &c] {
         n.server.shutdown();
     }
@@ -193,22 +239,30 @@ async fn wrong_route_credentials_are_refused() {
     let seed = a.cluster_addr.unwrap();
 
     let mut bad = options(0, &[]);
-    bad.cluster.routes = vec![RouteUrl::parse(&format!("nats-route://ruser:wrong@{seed}")).unwrap()];
+    bad.cluster.routes =
+        vec![RouteUrl::parse(&format!("nats-route://ruser:wrong@{seed}")).unwrap()];
     let b = start(bad).await.unwrap();
     let mut good = options(0, &[]);
-    good.cluster.routes = vec![RouteUrl::parse(&format!("nats-route://ruser:T0pS3cr3t@{seed}")).unwrap()];
+    good.cluster.routes =
+        vec![RouteUrl::parse(&format!("nats-route://ruser:T0pS3cr3t@{seed}")).unwrap()];
     let c = start(good).await.unwrap();
     wait_for("the good route", || c.server.num_routes() == 1).await;
     sleep(Duration::from_millis(1500)).await;
-    assert_eq!(b.server.num_routes(), 0, "wrong credentials must not form a route");
+    assert_eq!(
+        b.server.num_routes(),
+        0,
+        "wrong credentials must not form a route"
+    );
     assert!(!a.server.route_peer_ids().contains(&b.server.id));
 
     // The refusal on the wire: -ERR 'Authorization Violation', then close.
     let mut raw = TcpStream::connect(seed).await.unwrap();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    raw.write_all(b"CONNECT {\"user\":\"ruser\",\"pass\":\"nope\",\"name\":\"X\",\"cluster\":\"test\"}\r\n")
-        .await
-        .unwrap();
+    raw.write_all(
+        b"CONNECT {\"user\":\"ruser\",\"pass\":\"nope\",\"name\":\"X\",\"cluster\":\"test\"}\r\n",
+    )
+    .await
+    .unwrap();
     let mut got = Vec::new();
     let _ = timeout(WAIT, raw.read_to_end(&mut got)).await.unwrap();
     let got = String::from_utf8_lossy(&got);

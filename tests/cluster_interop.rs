@@ -35,7 +35,11 @@ fn real_servers() -> Vec<PathBuf> {
 }
 
 fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A real nats-server child process, killed on drop.
@@ -56,7 +60,12 @@ async fn real(bin: &PathBuf, routes: &[SocketAddr]) -> Real {
     let (cp, rp) = (free_port(), free_port());
     let mut cmd = Command::new(bin);
     cmd.args(["-a", "127.0.0.1", "-p", &cp.to_string()])
-        .args(["--cluster", &format!("nats://127.0.0.1:{rp}"), "--cluster_name", "mixed"])
+        .args([
+            "--cluster",
+            &format!("nats://127.0.0.1:{rp}"),
+            "--cluster_name",
+            "mixed",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     if !routes.is_empty() {
@@ -102,12 +111,17 @@ async fn connect(addr: SocketAddr) -> async_nats::Client {
 async fn until_routed(from: &async_nats::Client, sub: &mut async_nats::Subscriber, subject: &str) {
     let deadline = Instant::now() + WAIT;
     loop {
-        from.publish(subject.to_string(), "probe".into()).await.unwrap();
+        from.publish(subject.to_string(), "probe".into())
+            .await
+            .unwrap();
         from.flush().await.unwrap();
         if let Ok(Some(_)) = timeout(Duration::from_millis(100), sub.next()).await {
             break;
         }
-        assert!(Instant::now() < deadline, "interest in {subject} never crossed the route");
+        assert!(
+            Instant::now() < deadline,
+            "interest in {subject} never crossed the route"
+        );
     }
     while let Ok(Some(_)) = timeout(Duration::from_millis(100), sub.next()).await {}
 }
@@ -122,14 +136,28 @@ async fn exercise(ours_addr: SocketAddr, theirs_addr: SocketAddr) {
     until_routed(&o, &mut on_theirs, "mix.t").await;
     o.publish("mix.t", "ours->theirs".into()).await.unwrap();
     o.flush().await.unwrap();
-    assert_eq!(timeout(WAIT, on_theirs.next()).await.unwrap().unwrap().payload, "ours->theirs");
+    assert_eq!(
+        timeout(WAIT, on_theirs.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .payload,
+        "ours->theirs"
+    );
 
     let mut on_ours = o.subscribe("mix.*").await.unwrap();
     o.flush().await.unwrap();
     until_routed(&t, &mut on_ours, "mix.o").await;
     t.publish("mix.o", "theirs->ours".into()).await.unwrap();
     t.flush().await.unwrap();
-    assert_eq!(timeout(WAIT, on_ours.next()).await.unwrap().unwrap().payload, "theirs->ours");
+    assert_eq!(
+        timeout(WAIT, on_ours.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .payload,
+        "theirs->ours"
+    );
 
     // Queue group across both servers: each message exactly once.
     const N: usize = 2000;
@@ -148,12 +176,18 @@ async fn exercise(ours_addr: SocketAddr, theirs_addr: SocketAddr) {
     let mut counts = [0usize; 2];
     for (k, q) in [&mut qo, &mut qt].into_iter().enumerate() {
         while let Ok(Some(m)) = timeout(Duration::from_millis(500), q.next()).await {
-            assert!(seen.insert(m.payload.clone()), "queue message delivered twice");
+            assert!(
+                seen.insert(m.payload.clone()),
+                "queue message delivered twice"
+            );
             counts[k] += 1;
         }
     }
     assert_eq!(seen.len(), N, "queue messages lost: {counts:?}");
-    assert!(counts.iter().all(|&c| c > 0), "both sides served the queue: {counts:?}");
+    assert!(
+        counts.iter().all(|&c| c > 0),
+        "both sides served the queue: {counts:?}"
+    );
 
     // Request/reply: a responder on each side.
     for (responder, requester, subject) in [(&t, &o, "mix.svc.t"), (&o, &t, "mix.svc.o")] {
@@ -170,12 +204,20 @@ async fn exercise(ours_addr: SocketAddr, theirs_addr: SocketAddr) {
         });
         let deadline = Instant::now() + WAIT;
         loop {
-            match timeout(Duration::from_secs(1), requester.request(subject.to_string(), "q".into())).await {
+            match timeout(
+                Duration::from_secs(1),
+                requester.request(subject.to_string(), "q".into()),
+            )
+            .await
+            {
                 Ok(Ok(reply)) => {
                     assert_eq!(reply.payload, "q");
                     break;
                 }
-                _ => assert!(Instant::now() < deadline, "request across the route never answered"),
+                _ => assert!(
+                    Instant::now() < deadline,
+                    "request across the route never answered"
+                ),
             }
             sleep(Duration::from_millis(100)).await;
         }
@@ -214,7 +256,11 @@ async fn three_node_mixed_mesh_by_gossip() {
         let other = ours(&[seed.cluster_addr.unwrap()]).await;
         let deadline = Instant::now() + WAIT;
         while seed.server.num_routes() < 2 || other.server.num_routes() < 2 {
-            assert!(Instant::now() < deadline, "mixed mesh did not form ({})", bin.display());
+            assert!(
+                Instant::now() < deadline,
+                "mixed mesh did not form ({})",
+                bin.display()
+            );
             sleep(Duration::from_millis(50)).await;
         }
         exercise(other.addr, theirs.client).await;

@@ -1,0 +1,262 @@
+//! A partition, for real: three of our servers, each in its own network
+//! namespace on a bridge the test creates. One node's link is cut; the
+//! other two keep serving; the link is restored and routes and interest
+//! converge within a bound. Needs root and iproute2 (`ip netns`); skips with
+//! a notice otherwise. Everything created is removed, also on failure.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::time::{sleep, timeout, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_nats-server");
+
+fn ip(args: &[&str]) -> bool {
+    Command::new("ip")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The namespaces, veths and bridge of one test; torn down on drop.
+struct Net {
+    tag: String,
+    subnet: u8,
+    nodes: usize,
+    servers: Vec<Child>,
+}
+
+impl Net {
+    /// Builds a switch namespace holding a bridge (its own, empty firewall:
+    /// the host's FORWARD policy, often DROP under Docker, never applies),
+    /// one namespace per node wired to it, and an uplink from the test's
+    /// namespace.
+    fn create(nodes: usize) -> Option<Net> {
+        let tag = format!("{}", std::process::id() % 100_000);
+        let subnet = (std::process::id() % 200) as u8 + 20;
+        let net = Net {
+            tag,
+            subnet,
+            nodes,
+            servers: Vec::new(),
+        };
+        let sw = net.switch();
+        let (up, up_peer) = (net.uplink(), format!("{}p", net.uplink()));
+        let cidr = format!("10.231.{}.254/24", net.subnet);
+        let ok = ip(&["netns", "add", &sw])
+            && ip(&[
+                "netns", "exec", &sw, "ip", "link", "add", "br0", "type", "bridge",
+            ])
+            && ip(&["netns", "exec", &sw, "ip", "link", "set", "br0", "up"])
+            && ip(&["link", "add", &up, "type", "veth", "peer", "name", &up_peer])
+            && ip(&["link", "set", &up_peer, "netns", &sw])
+            && ip(&[
+                "netns", "exec", &sw, "ip", "link", "set", &up_peer, "master", "br0",
+            ])
+            && ip(&["netns", "exec", &sw, "ip", "link", "set", &up_peer, "up"])
+            && ip(&["addr", "add", &cidr, "dev", &up])
+            && ip(&["link", "set", &up, "up"]);
+        if !ok {
+            return None;
+        }
+        for i in 1..=nodes {
+            let (ns, host, peer) = (net.ns(i), net.host_veth(i), net.peer_veth(i));
+            let addr = format!("10.231.{}.{i}/24", net.subnet);
+            let ok = ip(&["netns", "add", &ns])
+                && ip(&["link", "add", &host, "type", "veth", "peer", "name", &peer])
+                && ip(&["link", "set", &peer, "netns", &ns])
+                && ip(&["link", "set", &host, "netns", &sw])
+                && ip(&[
+                    "netns", "exec", &sw, "ip", "link", "set", &host, "master", "br0",
+                ])
+                && ip(&["netns", "exec", &sw, "ip", "link", "set", &host, "up"])
+                && ip(&[
+                    "netns", "exec", &ns, "ip", "addr", "add", &addr, "dev", &peer,
+                ])
+                && ip(&["netns", "exec", &ns, "ip", "link", "set", &peer, "up"])
+                && ip(&["netns", "exec", &ns, "ip", "link", "set", "lo", "up"]);
+            if !ok {
+                return None;
+            }
+        }
+        Some(net)
+    }
+
+    fn switch(&self) -> String {
+        format!("nats{}sw", self.tag)
+    }
+    fn uplink(&self) -> String {
+        format!("nu{}", self.tag)
+    }
+    fn ns(&self, i: usize) -> String {
+        format!("nats{}n{i}", self.tag)
+    }
+    fn host_veth(&self, i: usize) -> String {
+        format!("nh{}{i}", self.tag)
+    }
+    fn peer_veth(&self, i: usize) -> String {
+        format!("np{}{i}", self.tag)
+    }
+    fn addr(&self, i: usize) -> String {
+        format!("10.231.{}.{i}", self.subnet)
+    }
+    fn client(&self, i: usize) -> SocketAddr {
+        format!("{}:4222", self.addr(i)).parse().unwrap()
+    }
+
+    /// Starts node `i` in its namespace, routing to node 1.
+    fn start(&mut self, i: usize, conf: &std::path::Path) {
+        let routes = format!("nats-route://{}:6222", self.addr(1));
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns(i), BIN, "-c"])
+            .arg(conf)
+            .args(["--routes", &routes])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start server in namespace");
+        self.servers.push(child);
+    }
+
+    /// Unplugs node `i` from the switch.
+    fn cut(&self, i: usize) {
+        assert!(ip(&[
+            "netns",
+            "exec",
+            &self.switch(),
+            "ip",
+            "link",
+            "set",
+            &self.host_veth(i),
+            "down"
+        ]));
+    }
+
+    fn heal(&self, i: usize) {
+        assert!(ip(&[
+            "netns",
+            "exec",
+            &self.switch(),
+            "ip",
+            "link",
+            "set",
+            &self.host_veth(i),
+            "up"
+        ]));
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for s in &mut self.servers {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
+        for i in 1..=self.nodes {
+            ip(&["netns", "del", &self.ns(i)]);
+        }
+        ip(&["netns", "del", &self.switch()]);
+        ip(&["link", "del", &self.uplink()]);
+    }
+}
+
+async fn connect(addr: SocketAddr) -> async_nats::Client {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(Ok(c)) = timeout(
+            Duration::from_secs(2),
+            async_nats::connect(format!("nats://{addr}")),
+        )
+        .await
+        {
+            return c;
+        }
+        assert!(Instant::now() < deadline, "cannot reach {addr}");
+        sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Publishes on `from` until `sub` receives (interest crossed the routes);
+/// returns how long that took.
+async fn routed(
+    from: &async_nats::Client,
+    sub: &mut async_nats::Subscriber,
+    subject: &str,
+    bound: Duration,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        let _ = from.publish(subject.to_string(), "x".into()).await;
+        let _ = from.flush().await;
+        if let Ok(Some(_)) = timeout(Duration::from_millis(200), sub.next()).await {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < bound,
+            "{subject} not routed within {bound:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_node_the_rest_keep_serving_then_heal() {
+    if is_root().is_none() {
+        eprintln!("NOTICE: not root; network-namespace partition test skipped");
+        return;
+    }
+    let Some(mut net) = Net::create(3) else {
+        eprintln!("NOTICE: cannot create network namespaces here; partition test skipped");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("node.conf");
+    // Short pings so that a silent (cut) route is detected in seconds.
+    std::fs::write(
+        &conf,
+        "port: 4222\nping_interval: \"500ms\"\nping_max: 2\ncluster {\n  name: part\n  port: 6222\n}\n",
+    )
+    .unwrap();
+    for i in 1..=3 {
+        net.start(i, &conf);
+    }
+    let (c1, c2) = (connect(net.client(1)).await, connect(net.client(2)).await);
+    let c3 = connect(net.client(3)).await;
+    let mut on3 = c3.subscribe("part.3").await.unwrap();
+    c3.flush().await.unwrap();
+    let mut on2 = c2.subscribe("part.2").await.unwrap();
+    c2.flush().await.unwrap();
+    routed(&c1, &mut on3, "part.3", Duration::from_secs(20)).await;
+    routed(&c3, &mut on2, "part.2", Duration::from_secs(20)).await;
+
+    net.cut(3);
+    // Node 1 and 2 keep serving each other.
+    routed(&c1, &mut on2, "part.2", Duration::from_secs(10)).await;
+    let mut on1 = c1.subscribe("part.1").await.unwrap();
+    c1.flush().await.unwrap();
+    routed(&c2, &mut on1, "part.1", Duration::from_secs(10)).await;
+    // Let the routes to node 3 go stale (ping_interval 500ms x ping_max 2).
+    sleep(Duration::from_secs(3)).await;
+
+    net.heal(3);
+    let healed = Instant::now();
+    let c3b = connect(net.client(3)).await;
+    let mut on3b = c3b.subscribe("part.3b").await.unwrap();
+    c3b.flush().await.unwrap();
+    routed(&c1, &mut on3b, "part.3b", Duration::from_secs(20)).await;
+    routed(&c2, &mut on3b, "part.3b", Duration::from_secs(20)).await;
+    routed(&c3b, &mut on1, "part.1", Duration::from_secs(20)).await;
+    let converged = healed.elapsed();
+    eprintln!("partition healed; routes and interest converged in {converged:?}");
+    assert!(converged < Duration::from_secs(20));
+}
+
+/// Some(()) when running as root (checked through /proc, no unsafe).
+fn is_root() -> Option<()> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status.lines().find(|l| l.starts_with("Uid:"))?;
+    (uid.split_whitespace().nth(1)? == "0").then_some(())
+}
