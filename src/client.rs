@@ -65,6 +65,9 @@ pub struct ClientShared {
     /// Subscriptions by sid.
     pub subs: Mutex<HashMap<Bytes, Arc<Subscription>>>,
     pub meta: Mutex<ClientMeta>,
+    /// The accepted CONNECT, kept to re-check credentials on reload. Never
+    /// logged or shown.
+    pub(crate) connect: Mutex<Option<ConnectOptions>>,
     pub in_msgs: AtomicU64,
     pub in_bytes: AtomicU64,
     /// Unix nanos of the last message in or out, for /connz `last_activity`.
@@ -105,6 +108,7 @@ impl ClientShared {
             reason: Mutex::new(None),
             subs: Mutex::new(HashMap::new()),
             meta: Mutex::new(ClientMeta::default()),
+            connect: Mutex::new(None),
             in_msgs: AtomicU64::new(0),
             in_bytes: AtomicU64::new(0),
             last_activity: AtomicU64::new(unix_nanos()),
@@ -536,6 +540,7 @@ impl Conn {
         self.shared
             .headers
             .store(opts.headers && self.server.headers_supported(), Relaxed);
+        self.shared.async_info.store(opts.protocol >= 1, Relaxed);
         let described = self.prefix.described(
             opts.version.as_deref().unwrap_or(""),
             opts.lang.as_deref().unwrap_or(""),
@@ -551,6 +556,7 @@ impl Conn {
             meta.prefix = described.to_string();
         }
         self.prefix = described;
+        *self.shared.connect.lock() = Some(opts.clone());
         self.opts = opts;
         self.connected = true;
         self.auth_deadline = None;

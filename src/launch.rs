@@ -144,7 +144,8 @@ async fn serve(cli: Cli, opts: Options) -> i32 {
         );
     }
 
-    let stop = stop_signal(server.clone());
+    write_ports_file(&server, &opts);
+    let stop = signals(server.clone(), cli);
     server.serve(listener, stop).await;
     log::notice!("Server Exiting..");
     0
@@ -168,13 +169,17 @@ fn banner(server: &Server, cli: &Cli, opts: &Options) {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM (logging it as nats-server does); reopens
-/// the log file on SIGUSR1 meanwhile.
-async fn stop_signal(server: Arc<Server>) {
-    let (Ok(mut int), Ok(mut term), Ok(mut usr1)) = (
+/// Handles the process signals until one asks to stop: SIGINT and SIGTERM
+/// stop (SIGTERM is ignored in lame duck mode, which ends by itself), SIGHUP
+/// reloads the configuration, SIGUSR1 reopens the log file, SIGUSR2 enters
+/// lame duck mode.
+async fn signals(server: Arc<Server>, cli: Cli) {
+    let (Ok(mut int), Ok(mut term), Ok(mut hup), Ok(mut usr1), Ok(mut usr2)) = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
         signal(SignalKind::user_defined1()),
+        signal(SignalKind::user_defined2()),
     ) else {
         log::error!("Could not install signal handlers");
         return std::future::pending().await;
@@ -187,16 +192,80 @@ async fn stop_signal(server: Arc<Server>) {
             }
             _ = term.recv() => {
                 log::notice!("Trapped \"terminated\" signal");
+                if server.is_lame_duck() {
+                    continue;
+                }
                 break;
+            }
+            _ = hup.recv() => {
+                log::notice!("Trapped \"hangup\" signal");
+                match server.reload(&cli) {
+                    Ok(changes) => {
+                        for change in changes {
+                            log::notice!("{change}");
+                        }
+                        log::notice!("Reloaded server configuration");
+                    }
+                    Err(e) => log::error!("Failed to reload server configuration: {e}"),
+                }
             }
             _ = usr1.recv() => {
                 log::notice!("Trapped \"user defined signal 1\" signal");
-                if let Err(e) = log::reopen() {
-                    log::error!("Error reopening log file: {e}");
+                match log::reopen() {
+                    Ok(()) => {}
+                    Err(e) => log::error!("Error reopening log file: {e}"),
                 }
+            }
+            _ = usr2.recv() => {
+                log::notice!("Trapped \"user defined signal 2\" signal");
+                server.enter_lame_duck();
             }
         }
     }
     log::notice!("Initiating Shutdown...");
     server.shutdown();
+}
+
+/// `--ports_file_dir`: `<dir>/<exe>_<pid>.ports` with the bound ports, as
+/// nats-server writes it for tooling that starts servers on random ports.
+fn write_ports_file(server: &Server, opts: &Options) {
+    let Some(dir) = &opts.ports_file_dir else {
+        return;
+    };
+    let host = |h: &str| {
+        if h.is_empty() {
+            "0.0.0.0".to_string()
+        } else {
+            h.to_string()
+        }
+    };
+    let mut ports = serde_json::Map::new();
+    ports.insert(
+        "nats".into(),
+        vec![format!(
+            "nats://{}:{}",
+            host(&opts.host),
+            server.client_addr.port()
+        )]
+        .into(),
+    );
+    if let Some(cluster) = server.cluster.listen_addr() {
+        ports.insert(
+            "cluster".into(),
+            vec![format!(
+                "nats://{}:{}",
+                opts.cluster.bind_host(),
+                cluster.port()
+            )]
+            .into(),
+        );
+    }
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "nats-server".into());
+    let path = dir.join(format!("{exe}_{}.ports", std::process::id()));
+    if let Err(e) = std::fs::write(&path, serde_json::Value::Object(ports).to_string()) {
+        log::error!("Error writing ports file ({}): {e}", path.display());
+    }
 }

@@ -66,6 +66,9 @@ pub struct ClusterState {
     listen: Mutex<Option<SocketAddr>>,
     /// Peers (by server id) we are dialling through gossip right now.
     dialing: Mutex<HashSet<String>>,
+    /// Explicit routes being solicited, by URL as written; cancelled when a
+    /// reload removes the URL.
+    solicits: Mutex<std::collections::HashMap<String, tokio_util::sync::CancellationToken>>,
 }
 
 impl ClusterState {
@@ -82,6 +85,7 @@ impl ClusterState {
             dynamic: AtomicBool::new(dynamic),
             listen: Mutex::new(None),
             dialing: Mutex::new(HashSet::new()),
+            solicits: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -128,6 +132,8 @@ impl ClusterState {
 /// A registered route.
 pub struct RouteEntry {
     pub shared: Arc<ClientShared>,
+    /// The explicit route URL (as written) this connection was dialled for.
+    pub url: Option<String>,
     pub peer: PeerInfo,
     /// The peer's INFO as received, for gossip (with `ip` filled in).
     pub raw: serde_json::Value,
@@ -177,6 +183,8 @@ struct RouteInfo<'a> {
     connect_urls: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ip: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    ldm: bool,
 }
 
 /// The CONNECT a solicitor sends.
@@ -277,8 +285,33 @@ impl Server {
     /// Dials `url` in the background: explicit routes forever, implicit
     /// ones `connect_retries` extra times.
     pub fn spawn_solicit(self: &Arc<Self>, url: RouteUrl, explicit: bool) {
+        let token = self.shutdown_token().child_token();
+        if explicit {
+            self.cluster
+                .solicits
+                .lock()
+                .insert(url.raw.clone(), token.clone());
+        }
         let server = self.clone();
-        tokio::spawn(async move { server.solicit(url, explicit, None).await });
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = server.solicit(url, explicit, None) => {}
+                _ = token.cancelled() => {}
+            }
+        });
+    }
+
+    /// Stops soliciting an explicit route (removed by a reload) and closes
+    /// its connection.
+    pub(crate) fn remove_solicited(&self, raw: &str) {
+        if let Some(token) = self.cluster.solicits.lock().remove(raw) {
+            token.cancel();
+        }
+        for entry in self.routes.lock().values() {
+            if entry.url.as_deref() == Some(raw) {
+                entry.shared.close(ClosedState::RouteRemoved, true);
+            }
+        }
     }
 
     async fn solicit(self: Arc<Self>, url: RouteUrl, explicit: bool, gossiped_id: Option<String>) {
@@ -348,8 +381,17 @@ impl Server {
         }
     }
 
+    /// Our route INFO announcing lame duck mode.
+    pub(crate) fn route_ldm_info(&self) -> Vec<u8> {
+        self.route_info(true)
+    }
+
     /// Our route INFO line (`ip` only when advertising).
     fn route_info_line(&self) -> Vec<u8> {
+        self.route_info(false)
+    }
+
+    fn route_info(&self, ldm: bool) -> Vec<u8> {
         let opts = self.options();
         let listen = self.cluster.listen_addr();
         let (host, port, ip) = match opts.cluster.advertise.rsplit_once(':') {
@@ -387,6 +429,7 @@ impl Server {
                 self.own_client_urls()
             },
             ip,
+            ldm,
         };
         let mut line = b"INFO ".to_vec();
         serde_json::to_writer(&mut line, &info).expect("route INFO serialises");
@@ -657,6 +700,7 @@ async fn serve_route(
     shared.out.wake();
 
     let mut conn = RouteConn::new(server.clone(), shared.clone(), prefix, url.is_some(), &opts);
+    conn.url = url.map(|u| u.raw.clone()).filter(|raw| !raw.is_empty());
     let reason = conn.read_loop(&mut rd).await;
 
     shared.close(reason, reason.flushes());
@@ -700,6 +744,8 @@ struct RouteConn {
     prefix: ConnPrefix,
     parser: Parser,
     solicited: bool,
+    /// The URL we dialled, for explicit routes.
+    url: Option<String>,
     /// CONNECT received (acceptor) — solicitors never get one.
     connected: bool,
     auth_deadline: Option<Instant>,
@@ -739,6 +785,7 @@ impl RouteConn {
                 },
             ),
             solicited,
+            url: None,
             connected: solicited,
             auth_deadline: needs_auth.then(|| Instant::now() + auth_timeout),
             peer: None,
@@ -1078,6 +1125,7 @@ impl RouteConn {
         self.peer = Some(info.clone());
         let entry = RouteEntry {
             shared: self.shared.clone(),
+            url: self.url.clone(),
             peer: info.clone(),
             raw,
             solicited: self.solicited,

@@ -102,6 +102,9 @@ pub struct Server {
     pub client_addr: SocketAddr,
     /// True once the listeners are up (for `/healthz`).
     pub ready: AtomicBool,
+    /// Signalled to enter lame duck mode (`lameduck.rs`).
+    pub(crate) lame_duck: tokio::sync::Notify,
+    pub(crate) in_lame_duck: AtomicBool,
     shutdown: CancellationToken,
 }
 
@@ -138,6 +141,8 @@ impl Server {
             started: SystemTime::now(),
             client_addr,
             ready: AtomicBool::new(false),
+            lame_duck: tokio::sync::Notify::new(),
+            in_lame_duck: AtomicBool::new(false),
             shutdown: CancellationToken::new(),
         })
     }
@@ -162,8 +167,13 @@ impl Server {
 
     /// The INFO line for a new client.
     pub fn client_info_line(&self, cid: u64, addr: SocketAddr) -> Vec<u8> {
+        self.client_info(cid, addr).to_line()
+    }
+
+    /// The INFO a client gets.
+    pub fn client_info(&self, cid: u64, addr: SocketAddr) -> Info {
         let opts = self.options();
-        let info = Info {
+        Info {
             server_id: self.id.clone(),
             server_name: self.name.clone(),
             version: VERSION.to_string(),
@@ -179,8 +189,7 @@ impl Server {
             cluster: self.cluster.name_if_enabled(),
             connect_urls: self.connect_urls(),
             ..Info::default()
-        };
-        info.to_line()
+        }
     }
 
     /// Adds a client unless `max_connections` is reached.
@@ -424,6 +433,15 @@ impl Server {
         true
     }
 
+    /// Replaces the running options (reload).
+    pub(crate) fn set_options(&self, opts: Options) {
+        *self.opts.write() = Arc::new(opts);
+    }
+
+    pub(crate) fn set_auth(&self, auth: Auth) {
+        *self.auth.write() = Arc::new(auth);
+    }
+
     /// Asks every connection to close and stops accepting.
     pub fn shutdown(&self) {
         self.shutdown.cancel();
@@ -462,10 +480,15 @@ impl Server {
                 },
                 _ = &mut shutdown => break,
                 _ = self.shutdown.cancelled() => break,
+                _ = self.lame_duck.notified() => {
+                    // Stop accepting, then let clients go gradually.
+                    drop(listener);
+                    self.run_lame_duck(&mut shutdown).await;
+                    break;
+                }
             }
         }
         self.ready.store(false, Relaxed);
-        drop(listener);
         // Cancelling the server token closes every client and route (their
         // tokens are children); each flushes what it has queued.
         self.shutdown.cancel();

@@ -272,3 +272,61 @@ async fn wrong_route_credentials_are_refused() {
         n.server.shutdown();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lame_duck_moves_clients_to_another_server() {
+    let mut o = options(0, &[]);
+    o.lame_duck_grace_period = Duration::from_millis(300);
+    o.lame_duck_duration = Duration::from_secs(2);
+    let a = start(o).await.unwrap();
+    let b = node(0, &[a.cluster_addr.unwrap()]).await;
+    mesh(&[&a, &b]).await;
+
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let nc = async_nats::ConnectOptions::new()
+        .event_callback(move |e| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(e.to_string());
+            }
+        })
+        .connect(format!("nats://{}", a.addr))
+        .await
+        .unwrap();
+    let mut sub = nc.subscribe("ldm.x").await.unwrap();
+    nc.flush().await.unwrap();
+    assert_eq!(nc.server_info().server_id, a.server.id);
+
+    a.server.enter_lame_duck();
+    // The client is told (INFO ldm:true), then closed, and reconnects to B,
+    // which it learned from connect_urls.
+    let deadline = Instant::now() + WAIT;
+    let mut told = false;
+    while !told {
+        let e = timeout(WAIT, events.recv()).await.unwrap().unwrap();
+        told = e.contains("lame duck");
+        assert!(Instant::now() < deadline);
+    }
+    // No new clients are accepted by A meanwhile.
+    assert!(timeout(
+        Duration::from_secs(2),
+        async_nats::connect(format!("nats://{}", a.addr))
+    )
+    .await
+    .map_or(true, |r| r.is_err()));
+    wait_for("reconnect to B", || {
+        nc.server_info().server_id == b.server.id
+    })
+    .await;
+    let pb = client(&b).await;
+    interest(&[&b], "ldm.x").await;
+    pb.publish("ldm.x", "moved".into()).await.unwrap();
+    pb.flush().await.unwrap();
+    assert_eq!(
+        timeout(WAIT, sub.next()).await.unwrap().unwrap().payload,
+        "moved"
+    );
+    // A finished its lame duck sequence and shut down by itself.
+    wait_for("A to shut down", || a.server.is_shutting_down()).await;
+    b.server.shutdown();
+}
