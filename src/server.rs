@@ -419,6 +419,9 @@ impl Server {
             }
             Push::Closed => return false,
         }
+        if log::trace_enabled() {
+            trace_delivery(client, &sub.sid, msg);
+        }
         wakes.out_msgs += 1;
         wakes.out_bytes += msg.payload.len() as u64;
         if quota == Quota::Last {
@@ -534,6 +537,29 @@ impl Wakes {
         }
         self.stalled.take()
     }
+}
+
+/// `->> [MSG subject sid [reply] size]` on the subscriber's connection.
+#[cold]
+fn trace_delivery(client: &ClientShared, sid: &[u8], msg: &Message<'_>) {
+    let headers = msg.header_len.filter(|_| client.headers());
+    let body = match (msg.header_len, headers) {
+        (Some(h), None) => msg.payload.len() - h,
+        _ => msg.payload.len(),
+    };
+    let mut line = String::from(if headers.is_some() { "HMSG " } else { "MSG " });
+    line.push_str(&String::from_utf8_lossy(msg.subject));
+    line.push(' ');
+    line.push_str(&String::from_utf8_lossy(sid));
+    if let Some(reply) = msg.reply {
+        line.push(' ');
+        line.push_str(&String::from_utf8_lossy(reply));
+    }
+    if let Some(h) = headers {
+        line.push_str(&format!(" {h}"));
+    }
+    line.push_str(&format!(" {body}"));
+    log::trace!("{} - ->> [{line}]", client.prefix());
 }
 
 /// One route's share of a message: the route and the queue groups whose
