@@ -544,6 +544,10 @@ impl Conn {
         if pedantic && !subject.is_some_and(sublist::subject::is_valid_literal_subject) {
             self.send_err("Invalid Publish Subject");
         }
+        // As nats-server: the +OK goes out before the message is delivered,
+        // so it precedes a MSG to the publisher's own subscription and a
+        // no-responders status.
+        self.ok();
         let msg = Message { shared, ..msg };
         let delivered = match subject {
             Some(subject) => {
@@ -558,7 +562,6 @@ impl Conn {
                 self.no_responders(subject, reply, guard);
             }
         }
-        self.ok();
         Ok(())
     }
 
