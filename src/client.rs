@@ -315,6 +315,14 @@ impl Conn {
         let server = self.server.clone();
         let guard = server.sublist.pin();
         loop {
+            // Under auth nats-server refuses anything but CONNECT at the op's
+            // first byte, before its arguments or size are looked at (so
+            // `PUB foo 2000000` is an Authorization Violation, not a payload
+            // violation).
+            if !self.connected && buf.first().is_some_and(|&b| b != b'C' && b != b'c') {
+                self.auth_violation();
+                return Err(ClosedState::AuthenticationViolation);
+            }
             let frame = match self.parser.next(buf) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => return Ok(()),
