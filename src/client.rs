@@ -477,28 +477,27 @@ impl Conn {
         self.send_err("Authorization Violation");
     }
 
+    /// Refuses a CONNECT: the `-ERR` if nats-server sends one, the log line,
+    /// and the closed reason.
+    fn connect_error(&mut self, e: ConnectError, json: &[u8]) -> Close {
+        if let Some(text) = e.err_text() {
+            self.send_err(text);
+        }
+        log::error!("{} - {}", self.prefix, connect_error_log(e, json));
+        match e {
+            ConnectError::Malformed => ClosedState::ProtocolViolation,
+            ConnectError::InvalidProtocol => ClosedState::BadClientProtocolVersion,
+            ConnectError::NoRespondersRequiresHeaders => ClosedState::NoRespondersRequiresHeaders,
+        }
+    }
+
+    /// nats-server's order: JSON, credentials, account fields, then
+    /// `protocol` and `no_responders`.
     fn connect(&mut self, json: &[u8]) -> Result<(), Close> {
         let opts = match ConnectOptions::parse(json) {
             Ok(opts) => opts,
-            Err(e) => {
-                if let Some(text) = e.err_text() {
-                    self.send_err(text);
-                }
-                log::error!("{} - {}", self.prefix, connect_error_log(e, json));
-                return Err(match e {
-                    ConnectError::Malformed => ClosedState::ProtocolViolation,
-                    ConnectError::InvalidProtocol => ClosedState::BadClientProtocolVersion,
-                    ConnectError::NoRespondersRequiresHeaders => {
-                        ClosedState::NoRespondersRequiresHeaders
-                    }
-                });
-            }
+            Err(e) => return Err(self.connect_error(e, json)),
         };
-        if opts.account.is_some() || opts.new_account.is_some() {
-            self.auth_violation();
-            log::error!("{} - authentication error", self.prefix);
-            return Err(ClosedState::AuthenticationViolation);
-        }
         let user = match self.server.auth().check(&opts) {
             AuthOutcome::Allowed { user } => user,
             AuthOutcome::Denied { user } => {
@@ -510,9 +509,16 @@ impl Conn {
                 return Err(ClosedState::AuthenticationViolation);
             }
         };
-        self.shared
-            .headers
-            .store(opts.headers && self.server.headers_supported(), Relaxed);
+        if opts.account.is_some() || opts.new_account.is_some() {
+            self.auth_violation();
+            log::error!("{} - authentication error", self.prefix);
+            return Err(ClosedState::AuthenticationViolation);
+        }
+        let headers = opts.headers && self.server.headers_supported();
+        if let Err(e) = opts.check(headers) {
+            return Err(self.connect_error(e, json));
+        }
+        self.shared.headers.store(headers, Relaxed);
         let described = self.prefix.described(
             opts.version.as_deref().unwrap_or(""),
             opts.lang.as_deref().unwrap_or(""),

@@ -82,17 +82,24 @@ impl ConnectError {
 }
 
 impl ConnectOptions {
-    /// Parses and checks a CONNECT argument.
+    /// Parses a CONNECT argument. Only malformed JSON is an error here: the
+    /// field checks ([`ConnectOptions::check`]) come after authentication,
+    /// as in nats-server, so bad credentials win over a bad `protocol`.
     pub fn parse(json: &[u8]) -> Result<ConnectOptions, ConnectError> {
-        let opts: ConnectOptions =
-            serde_json::from_slice(json).map_err(|_| ConnectError::Malformed)?;
-        if !(0..=1).contains(&opts.protocol) {
+        serde_json::from_slice(json).map_err(|_| ConnectError::Malformed)
+    }
+
+    /// Checks `protocol` and `no_responders` once the client is
+    /// authenticated. `headers` is the negotiated header support (the
+    /// client asked for it and the server has it enabled).
+    pub fn check(&self, headers: bool) -> Result<(), ConnectError> {
+        if !(0..=1).contains(&self.protocol) {
             return Err(ConnectError::InvalidProtocol);
         }
-        if opts.no_responders && !opts.headers {
+        if self.no_responders && !headers {
             return Err(ConnectError::NoRespondersRequiresHeaders);
         }
-        Ok(opts)
+        Ok(())
     }
 }
 
@@ -117,12 +124,20 @@ mod tests {
             ConnectOptions::parse(b"{nope"),
             Err(ConnectError::Malformed)
         );
+        let check = |json: &[u8], headers| ConnectOptions::parse(json).unwrap().check(headers);
         assert_eq!(
-            ConnectOptions::parse(br#"{"protocol":2}"#),
+            check(br#"{"protocol":2}"#, false),
             Err(ConnectError::InvalidProtocol)
         );
         assert_eq!(
-            ConnectOptions::parse(br#"{"no_responders":true}"#),
+            check(br#"{"no_responders":true}"#, false),
+            Err(ConnectError::NoRespondersRequiresHeaders)
+        );
+        // The server's header support counts, not only the client's request.
+        let both = br#"{"headers":true,"no_responders":true}"#;
+        assert_eq!(check(both, true), Ok(()));
+        assert_eq!(
+            check(both, false),
             Err(ConnectError::NoRespondersRequiresHeaders)
         );
     }
