@@ -243,8 +243,10 @@ impl Conn {
     ) -> Self {
         let now = Instant::now();
         let auth_required = server.auth().required();
-        let jitter = Duration::from_millis(fastrand::u64(0..=FIRST_PING.as_millis() as u64 / 5));
-        let first_ping = opts.ping_interval.min(FIRST_PING) + jitter;
+        // nats-server: min(ping_interval, 2 s) plus up to 20 % of that.
+        let first_ping = opts.ping_interval.min(FIRST_PING);
+        let fifth = (first_ping.as_nanos() / 5).max(1) as u64;
+        let first_ping = first_ping + Duration::from_nanos(fastrand::u64(0..fifth));
         Self {
             server,
             shared,
