@@ -608,7 +608,24 @@ impl Conn {
         self.send(&frame);
     }
 
+    /// nats-server's order: the subscription limit first (even for a sid
+    /// that exists), then a duplicate sid is ignored (whatever its subject),
+    /// then the subject is validated.
     fn subscribe(&mut self, subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) -> Result<(), Close> {
+        {
+            let subs = self.shared.subs.lock();
+            if self.max_subs > 0 && subs.len() >= self.max_subs {
+                drop(subs);
+                log::error!("{} - maximum subscriptions exceeded", self.prefix);
+                self.send_err("maximum subscriptions exceeded");
+                return Ok(());
+            }
+            if subs.contains_key(sid) {
+                drop(subs);
+                self.ok();
+                return Ok(());
+            }
+        }
         let subject = match std::str::from_utf8(subject) {
             Ok(s) if sublist::subject::is_valid_subject(s) => s,
             _ => {
@@ -624,20 +641,6 @@ impl Conn {
                 return Ok(());
             }
         };
-        {
-            let subs = self.shared.subs.lock();
-            if subs.contains_key(sid) {
-                drop(subs);
-                self.ok();
-                return Ok(());
-            }
-            if self.max_subs > 0 && subs.len() >= self.max_subs {
-                drop(subs);
-                log::error!("{} - maximum subscriptions exceeded", self.prefix);
-                self.send_err("maximum subscriptions exceeded");
-                return Ok(());
-            }
-        }
         let sid = Bytes::copy_from_slice(sid);
         let sub = Arc::new(Subscription::new(
             self.shared.clone(),

@@ -414,9 +414,10 @@ async fn maximum_subscriptions_exceeded_stays_open() {
     c.expect(b"+OK\r\n").await;
     c.expect(b"-ERR 'maximum subscriptions exceeded'\r\n").await;
     c.assert_open().await;
-    // The refused sub does not exist; a duplicate sid is not a new one.
+    // At the limit even a duplicate sid is refused; the refused sub does
+    // not exist.
     c.send(b"SUB a 1\r\nPUB c 0\r\n\r\nPUB a 0\r\n\r\n").await;
-    c.expect(b"+OK\r\n").await;
+    c.expect(b"-ERR 'maximum subscriptions exceeded'\r\n").await;
     c.expect(b"+OK\r\n").await;
     c.expect(b"+OK\r\n").await;
     c.expect(b"MSG a 1 0\r\n\r\n").await;
@@ -611,6 +612,9 @@ async fn duplicate_sid_is_ignored() {
     for _ in 0..3 {
         c.expect(b"+OK\r\n").await;
     }
+    // Ignored whatever its subject, even an invalid one.
+    c.send(b"SUB foo..bar 1\r\n").await;
+    c.expect(b"+OK\r\n").await;
     c.send(b"CONNECT {\"verbose\":false}\r\nPUB bar 0\r\n\r\nPUB foo 0\r\n\r\n")
         .await;
     c.expect(b"MSG foo 1 0\r\n\r\n").await;
