@@ -496,7 +496,7 @@ impl Conn {
     /// nats-server's order: JSON, credentials, account fields, then
     /// `protocol` and `no_responders`.
     fn connect(&mut self, json: &[u8]) -> Result<(), Close> {
-        let opts = match ConnectOptions::parse(json) {
+        let opts = match self.opts.apply(json) {
             Ok(opts) => opts,
             Err(e) => return Err(self.connect_error(e, json)),
         };
@@ -511,7 +511,7 @@ impl Conn {
                 return Err(ClosedState::AuthenticationViolation);
             }
         };
-        if opts.account.is_some() || opts.new_account.is_some() {
+        if opts.names_account() {
             self.auth_violation();
             log::error!("{} - authentication error", self.prefix);
             return Err(ClosedState::AuthenticationViolation);

@@ -525,6 +525,47 @@ async fn verbose_ok_for_each_accepted_op() {
 }
 
 #[tokio::test]
+async fn connect_json_decodes_over_the_options_in_force() {
+    let run = start(options()).await;
+    // A second CONNECT changes only what it names: echo stays off.
+    let mut c = client(&run, b"CONNECT {\"verbose\":false,\"echo\":false}\r\n").await;
+    c.send(b"SUB foo 1\r\nCONNECT {\"pedantic\":false}\r\nPUB foo 0\r\n\r\n")
+        .await;
+    c.assert_open().await;
+    // null changes nothing; keys match case-insensitively, the last wins.
+    c.send(b"CONNECT null\r\nCONNECT {\"echo\":true,\"ECHO\":null,\"Verbose\":true}\r\n")
+        .await;
+    c.expect(b"+OK\r\n").await;
+    c.send(b"PUB foo 0\r\n\r\n").await;
+    c.expect(b"+OK\r\n").await;
+    c.expect(b"MSG foo 1 0\r\n\r\n").await;
+    c.assert_open().await;
+    // Empty account fields are not account requests.
+    for ok in [
+        &b"CONNECT {\"verbose\":false,\"account\":\"\"}\r\n"[..],
+        b"CONNECT {\"verbose\":false,\"new_account\":false}\r\n",
+    ] {
+        client(&run, ok).await;
+    }
+    closes_with(
+        &run,
+        b"CONNECT {\"new_account\":true}\r\n",
+        b"",
+        &[b"-ERR 'Authorization Violation'\r\n"],
+    )
+    .await;
+    // Anything but an object or null is malformed: a silent close.
+    for bad in [
+        &b"CONNECT []\r\n"[..],
+        b"CONNECT 1\r\n",
+        b"CONNECT {} x\r\n",
+    ] {
+        closes_with(&run, bad, b"", &[]).await;
+    }
+    run.stop().await;
+}
+
+#[tokio::test]
 async fn ops_are_case_insensitive_and_lf_only_lines_work() {
     let run = start(options()).await;
     let mut c = Raw::connect(run.addr).await;
