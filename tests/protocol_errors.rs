@@ -646,6 +646,31 @@ async fn unsub_with_max_delivers_exactly_max() {
 }
 
 #[tokio::test]
+async fn subjects_are_bytes_not_text() {
+    // nats-server routes any bytes; so must we, unchanged on the wire.
+    let run = start(options()).await;
+    let mut c = client(&run, b"CONNECT {\"verbose\":false,\"pedantic\":true}\r\n").await;
+    c.send(b"SUB f\xff 1\r\nSUB f\xc3\xbf 2\r\nSUB a.* q\xfe 3\r\nPUB f\xff 1\r\nx\r\n")
+        .await;
+    c.expect(b"MSG f\xff 1 1\r\nx\r\n").await;
+    c.assert_open().await;
+    c.send(b"PUB f\xc3\xbf 0\r\n\r\nPUB a.\x80 0\r\n\r\n").await;
+    c.expect(b"MSG f\xc3\xbf 2 0\r\n\r\n").await;
+    c.expect(b"MSG a.\x80 3 0\r\n\r\n").await;
+    c.assert_open().await;
+    c.send(b"UNSUB 1\r\nPUB f\xff 0\r\n\r\n").await;
+    c.assert_open().await;
+    // The no-responders status names the subject as sent.
+    let nr = b"CONNECT {\"verbose\":false,\"headers\":true,\"no_responders\":true}\r\n";
+    let mut r = client(&run, nr).await;
+    r.send(b"SUB r\xff 1\r\nPUB s\xfe r\xff 0\r\n\r\n").await;
+    r.expect(b"HMSG r\xff 1 34 34\r\nNATS/1.0 503\r\nNats-Subject: s\xfe\r\n\r\n\r\n")
+        .await;
+    r.assert_open().await;
+    run.stop().await;
+}
+
+#[tokio::test]
 async fn duplicate_sid_is_ignored() {
     let run = start(options()).await;
     let mut c = Raw::connect(run.addr).await;

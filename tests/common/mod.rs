@@ -343,8 +343,11 @@ pub fn frame_len(buf: &[u8]) -> Option<usize> {
     let nl = memchr_nl(buf)?;
     let line = &buf[..nl + 1];
     let payload = if line.starts_with(b"MSG ") || line.starts_with(b"HMSG ") {
-        let text = std::str::from_utf8(line).ok()?;
-        let size: usize = text.split_ascii_whitespace().last()?.parse().ok()?;
+        // Subjects are bytes, not necessarily UTF-8: only the size is text.
+        let last = line
+            .split(|b| b.is_ascii_whitespace())
+            .rfind(|t| !t.is_empty())?;
+        let size: usize = std::str::from_utf8(last).ok()?.parse().ok()?;
         size + 2
     } else {
         0
