@@ -16,6 +16,7 @@
 //! **Must never:** block on another connection's socket, allocate per
 //! message on the publish path, or hold a lock across an await.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -278,8 +279,10 @@ impl Conn {
     ) -> Self {
         let now = Instant::now();
         let auth_required = server.auth().required();
-        let jitter = Duration::from_millis(fastrand::u64(0..=FIRST_PING.as_millis() as u64 / 5));
-        let first_ping = opts.ping_interval.min(FIRST_PING) + jitter;
+        // nats-server: min(ping_interval, 2 s) plus up to 20 % of that.
+        let first_ping = opts.ping_interval.min(FIRST_PING);
+        let fifth = (first_ping.as_nanos() / 5).max(1) as u64;
+        let first_ping = first_ping + Duration::from_nanos(fastrand::u64(0..fifth));
         Self {
             server,
             shared,
@@ -350,6 +353,14 @@ impl Conn {
         let server = self.server.clone();
         let guard = server.sublist.pin();
         loop {
+            // Under auth nats-server refuses anything but CONNECT at the op's
+            // first byte, before its arguments or size are looked at (so
+            // `PUB foo 2000000` is an Authorization Violation, not a payload
+            // violation).
+            if !self.connected && buf.first().is_some_and(|&b| b != b'C' && b != b'c') {
+                self.auth_violation();
+                return Err(ClosedState::AuthenticationViolation);
+            }
             let frame = match self.parser.next(buf) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => return Ok(()),
@@ -504,28 +515,27 @@ impl Conn {
         self.send_err("Authorization Violation");
     }
 
-    fn connect(&mut self, json: &[u8]) -> Result<(), Close> {
-        let opts = match ConnectOptions::parse(json) {
-            Ok(opts) => opts,
-            Err(e) => {
-                if let Some(text) = e.err_text() {
-                    self.send_err(text);
-                }
-                log::error!("{} - {}", self.prefix, connect_error_log(e, json));
-                return Err(match e {
-                    ConnectError::Malformed => ClosedState::ProtocolViolation,
-                    ConnectError::InvalidProtocol => ClosedState::BadClientProtocolVersion,
-                    ConnectError::NoRespondersRequiresHeaders => {
-                        ClosedState::NoRespondersRequiresHeaders
-                    }
-                });
-            }
-        };
-        if opts.account.is_some() || opts.new_account.is_some() {
-            self.auth_violation();
-            log::error!("{} - authentication error", self.prefix);
-            return Err(ClosedState::AuthenticationViolation);
+    /// Refuses a CONNECT: the `-ERR` if nats-server sends one, the log line,
+    /// and the closed reason.
+    fn connect_error(&mut self, e: ConnectError, json: &[u8]) -> Close {
+        if let Some(text) = e.err_text() {
+            self.send_err(text);
         }
+        log::error!("{} - {}", self.prefix, connect_error_log(e, json));
+        match e {
+            ConnectError::Malformed => ClosedState::ProtocolViolation,
+            ConnectError::InvalidProtocol => ClosedState::BadClientProtocolVersion,
+            ConnectError::NoRespondersRequiresHeaders => ClosedState::NoRespondersRequiresHeaders,
+        }
+    }
+
+    /// nats-server's order: JSON, credentials, account fields, then
+    /// `protocol` and `no_responders`.
+    fn connect(&mut self, json: &[u8]) -> Result<(), Close> {
+        let opts = match self.opts.apply(json) {
+            Ok(opts) => opts,
+            Err(e) => return Err(self.connect_error(e, json)),
+        };
         let user = match self.server.auth().check(&opts) {
             AuthOutcome::Allowed { user } => user,
             AuthOutcome::Denied { user } => {
@@ -537,9 +547,16 @@ impl Conn {
                 return Err(ClosedState::AuthenticationViolation);
             }
         };
-        self.shared
-            .headers
-            .store(opts.headers && self.server.headers_supported(), Relaxed);
+        if opts.names_account() {
+            self.auth_violation();
+            log::error!("{} - authentication error", self.prefix);
+            return Err(ClosedState::AuthenticationViolation);
+        }
+        let headers = opts.headers && self.server.headers_supported();
+        if let Err(e) = opts.check(headers) {
+            return Err(self.connect_error(e, json));
+        }
+        self.shared.headers.store(headers, Relaxed);
         self.shared.async_info.store(opts.protocol >= 1, Relaxed);
         let described = self.prefix.described(
             opts.version.as_deref().unwrap_or(""),
@@ -577,35 +594,31 @@ impl Conn {
         self.batch_msgs += 1;
         self.batch_bytes += msg.payload.len() as u64;
         let pedantic = self.opts.pedantic;
-        let subject = std::str::from_utf8(msg.subject).ok();
-        if pedantic && !subject.is_some_and(sublist::subject::is_valid_literal_subject) {
+        let subject = subject_str(msg.subject);
+        if pedantic && !sublist::subject::is_valid_literal_subject(&subject) {
             self.send_err("Invalid Publish Subject");
         }
+        // As nats-server: the +OK goes out before the message is delivered,
+        // so it precedes a MSG to the publisher's own subscription and a
+        // no-responders status.
+        self.ok();
         let msg = Message { shared, ..msg };
-        let delivered = match subject {
-            Some(subject) => {
-                let result = self.server.sublist.match_in(subject, guard);
-                self.server
-                    .deliver(&self.shared, self.opts.echo, &msg, &result, &mut self.wakes)
-            }
-            None => 0,
-        };
+        let result = self.server.sublist.match_in(&subject, guard);
+        let delivered =
+            self.server
+                .deliver(&self.shared, self.opts.echo, &msg, &result, &mut self.wakes);
         if delivered == 0 && self.opts.no_responders {
-            if let (Some(reply), Some(subject)) = (msg.reply, subject) {
-                self.no_responders(subject, reply, guard);
+            if let Some(reply) = msg.reply {
+                self.no_responders(msg.subject, reply, guard);
             }
         }
-        self.ok();
         Ok(())
     }
 
     /// Tells a requester nobody is listening: a 503 status to its own
     /// subscription on the reply subject, if it has one.
-    fn no_responders(&mut self, subject: &str, reply: &[u8], guard: &sublist::Guard) {
-        let Ok(reply_str) = std::str::from_utf8(reply) else {
-            return;
-        };
-        let result = self.server.sublist.match_in(reply_str, guard);
+    fn no_responders(&mut self, subject: &[u8], reply: &[u8], guard: &sublist::Guard) {
+        let result = self.server.sublist.match_in(&subject_str(reply), guard);
         let Some(sub) = result
             .plain
             .iter()
@@ -620,47 +633,46 @@ impl Conn {
         frame.push(b' ');
         frame.extend_from_slice(&sub.sid);
         frame.extend_from_slice(
-            format!(" {len} {len}\r\nNATS/1.0 503\r\nNats-Subject: {subject}\r\n\r\n\r\n")
-                .as_bytes(),
+            format!(" {len} {len}\r\nNATS/1.0 503\r\nNats-Subject: ").as_bytes(),
         );
+        frame.extend_from_slice(subject);
+        frame.extend_from_slice(b"\r\n\r\n\r\n");
         self.send(&frame);
     }
 
+    /// nats-server's order: the subscription limit first (even for a sid
+    /// that exists), then a duplicate sid is ignored (whatever its subject),
+    /// then the subject is validated.
     fn subscribe(&mut self, subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) -> Result<(), Close> {
-        let subject = match std::str::from_utf8(subject) {
-            Ok(s) if sublist::subject::is_valid_subject(s) => s,
-            _ => {
-                self.send_err("Invalid Subject");
-                return Ok(());
-            }
-        };
-        let queue = match queue.map(std::str::from_utf8) {
-            None => None,
-            Some(Ok(q)) if sublist::subject::is_valid_queue(q) => Some(q),
-            Some(_) => {
-                self.send_err("Invalid Subject");
-                return Ok(());
-            }
-        };
         {
             let subs = self.shared.subs.lock();
-            if subs.contains_key(sid) {
-                drop(subs);
-                self.ok();
-                return Ok(());
-            }
             if self.max_subs > 0 && subs.len() >= self.max_subs {
                 drop(subs);
                 log::error!("{} - maximum subscriptions exceeded", self.prefix);
                 self.send_err("maximum subscriptions exceeded");
                 return Ok(());
             }
+            if subs.contains_key(sid) {
+                drop(subs);
+                self.ok();
+                return Ok(());
+            }
+        }
+        let subject = subject_str(subject);
+        let queue = queue.map(subject_str);
+        if !sublist::subject::is_valid_subject(&subject)
+            || !queue
+                .as_deref()
+                .is_none_or(sublist::subject::is_valid_queue)
+        {
+            self.send_err("Invalid Subject");
+            return Ok(());
         }
         let sid = Bytes::copy_from_slice(sid);
         let sub = Arc::new(Subscription::new(
             self.shared.clone(),
-            subject,
-            queue,
+            &subject,
+            queue.as_deref(),
             sid.clone(),
         ));
         self.shared.subs.lock().insert(sid, sub.clone());
@@ -702,6 +714,40 @@ impl Conn {
     }
 }
 
+/// First of the 256 code points standing for raw bytes in [`subject_str`]
+/// (U+10FF00..=U+10FFFF, Supplementary Private Use Area-B).
+const RAW_BYTE_BASE: u32 = 0x10_FF00;
+
+/// A subject, queue or reply as the `&str` the trie works on.
+///
+/// nats-server treats subjects as bytes: `PUB f\xff` reaches `SUB f\xff`.
+/// Valid UTF-8 is used as is (no copy). Otherwise every invalid byte, and
+/// every byte of a code point from the range above, becomes the code point
+/// `RAW_BYTE_BASE + byte`. The mapping is injective and keeps every ASCII
+/// byte, so tokens, wildcards and the validity rules (which look only at
+/// ASCII) are those of the bytes. Messages still carry the original bytes.
+fn subject_str(bytes: &[u8]) -> Cow<'_, str> {
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        // Code points >= U+100000 start with 0xF4.
+        if memchr::memchr(0xF4, bytes).is_none() || !s.chars().any(|c| c as u32 >= RAW_BYTE_BASE) {
+            return Cow::Borrowed(s);
+        }
+    }
+    let raw = |b: u8| char::from_u32(RAW_BYTE_BASE + u32::from(b)).expect("a valid code point");
+    let mut out = String::with_capacity(bytes.len() * 4);
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c as u32 >= RAW_BYTE_BASE {
+                out.extend(c.encode_utf8(&mut [0; 4]).bytes().map(raw));
+            } else {
+                out.push(c);
+            }
+        }
+        out.extend(chunk.invalid().iter().map(|&b| raw(b)));
+    }
+    Cow::Owned(out)
+}
+
 fn server_auth_timeout(opts: &crate::config::Options) -> Duration {
     opts.authorization.effective_timeout(opts.tls.as_ref())
 }
@@ -716,5 +762,44 @@ fn connect_error_log(e: ConnectError, json: &[u8]) -> String {
         ConnectError::NoRespondersRequiresHeaders => {
             "no responders requires headers support".to_string()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subject_str_borrows_utf8_and_maps_other_bytes_injectively() {
+        assert!(matches!(subject_str(b"foo.bar"), Cow::Borrowed("foo.bar")));
+        assert!(matches!(
+            subject_str("f\u{e9}.*".as_bytes()),
+            Cow::Borrowed(_)
+        ));
+        let inputs: [&[u8]; 7] = [
+            b"f\xff",
+            b"f\xc3\xbf",             // "fÿ": must not meet b"f\xff"
+            "f\u{10FFFF}".as_bytes(), // a code point of the raw range
+            b"f\xf4\x8f\xbf\xbf",     // the same bytes: same string
+            b"f\xf4\x8f\xbf",         // a truncated one: different
+            b"a.\xfe.>",
+            "f\u{10FF00}\u{100000}".as_bytes(),
+        ];
+        let mapped: Vec<String> = inputs.iter().map(|b| subject_str(b).into_owned()).collect();
+        assert_eq!(mapped[2], mapped[3]);
+        for (i, a) in mapped.iter().enumerate() {
+            for (j, b) in mapped.iter().enumerate() {
+                if inputs[i] != inputs[j] {
+                    assert_ne!(a, b, "{:?} and {:?} collide", inputs[i], inputs[j]);
+                }
+            }
+        }
+        // ASCII bytes, and so tokens and wildcards, are kept.
+        let s = subject_str(b"a.\xfe.>");
+        assert_eq!(s.split('.').count(), 3);
+        assert!(s.ends_with(".>") && sublist::subject::is_valid_subject(&s));
+        assert!(!sublist::subject::is_valid_subject(&subject_str(
+            b"a..\xfe"
+        )));
     }
 }

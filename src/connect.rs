@@ -5,11 +5,22 @@
 //! same defaults apply to a client that sends ops before any CONNECT. Must
 //! never decide anything about authentication; it only carries credentials to
 //! `auth`.
+//!
+//! nats-server decodes each CONNECT with Go's `json.Unmarshal` into the
+//! options already in force, and we copy what that means on the wire
+//! ([`ConnectOptions::apply`]): a second CONNECT changes only the fields it
+//! names, `null` changes nothing (`CONNECT null` is accepted), keys match
+//! field names case-insensitively (the last one wins), and anything but an
+//! object or `null` is malformed.
 
-use serde::Deserialize;
+use std::fmt;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// Parsed `CONNECT` JSON. Unknown fields are ignored, as nats-server does.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default)]
 pub struct ConnectOptions {
     pub verbose: bool,
@@ -82,17 +93,76 @@ impl ConnectError {
 }
 
 impl ConnectOptions {
-    /// Parses and checks a CONNECT argument.
+    /// Parses a first CONNECT argument (over the defaults). Only malformed
+    /// JSON is an error here: the field checks ([`ConnectOptions::check`])
+    /// come after authentication, as in nats-server, so bad credentials win
+    /// over a bad `protocol`.
     pub fn parse(json: &[u8]) -> Result<ConnectOptions, ConnectError> {
-        let opts: ConnectOptions =
-            serde_json::from_slice(json).map_err(|_| ConnectError::Malformed)?;
-        if !(0..=1).contains(&opts.protocol) {
+        ConnectOptions::default().apply(json)
+    }
+
+    /// Decodes a CONNECT argument over these options, as Go's
+    /// `json.Unmarshal` into the existing struct does (see the module docs).
+    pub fn apply(&self, json: &[u8]) -> Result<ConnectOptions, ConnectError> {
+        let Fields(fields) = serde_json::from_slice(json).map_err(|_| ConnectError::Malformed)?;
+        let Some(fields) = fields else {
+            return Ok(self.clone());
+        };
+        let Ok(Value::Object(mut merged)) = serde_json::to_value(self) else {
+            unreachable!("ConnectOptions serialises to an object");
+        };
+        for (key, value) in fields {
+            if !value.is_null() {
+                merged.insert(key.to_ascii_lowercase(), value);
+            }
+        }
+        serde_json::from_value(Value::Object(merged)).map_err(|_| ConnectError::Malformed)
+    }
+
+    /// Whether the client named an account (`account` non-empty or
+    /// `new_account` true), which nats-server refuses as an Authorization
+    /// Violation. Empty and false values are accepted.
+    pub fn names_account(&self) -> bool {
+        self.account.as_deref().is_some_and(|a| !a.is_empty()) || self.new_account == Some(true)
+    }
+
+    /// Checks `protocol` and `no_responders` once the client is
+    /// authenticated. `headers` is the negotiated header support (the
+    /// client asked for it and the server has it enabled).
+    pub fn check(&self, headers: bool) -> Result<(), ConnectError> {
+        if !(0..=1).contains(&self.protocol) {
             return Err(ConnectError::InvalidProtocol);
         }
-        if opts.no_responders && !opts.headers {
+        if self.no_responders && !headers {
             return Err(ConnectError::NoRespondersRequiresHeaders);
         }
-        Ok(opts)
+        Ok(())
+    }
+}
+
+/// A JSON object's members in document order, or `None` for `null`.
+struct Fields(Option<Vec<(String, Value)>>);
+
+impl<'de> Deserialize<'de> for Fields {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Fields;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object or null")
+            }
+            fn visit_unit<E>(self) -> Result<Fields, E> {
+                Ok(Fields(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+                let mut fields = Vec::new();
+                while let Some(entry) = map.next_entry::<String, Value>()? {
+                    fields.push(entry);
+                }
+                Ok(Fields(Some(fields)))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -117,13 +187,58 @@ mod tests {
             ConnectOptions::parse(b"{nope"),
             Err(ConnectError::Malformed)
         );
+        for bad in [
+            &b"[]"[..],
+            b"1",
+            b"\"x\"",
+            b"{} x",
+            b"{\"verbose\":\"yes\"}",
+        ] {
+            assert_eq!(ConnectOptions::parse(bad), Err(ConnectError::Malformed));
+        }
+        let check = |json: &[u8], headers| ConnectOptions::parse(json).unwrap().check(headers);
         assert_eq!(
-            ConnectOptions::parse(br#"{"protocol":2}"#),
+            check(br#"{"protocol":2}"#, false),
             Err(ConnectError::InvalidProtocol)
         );
         assert_eq!(
-            ConnectOptions::parse(br#"{"no_responders":true}"#),
+            check(br#"{"no_responders":true}"#, false),
             Err(ConnectError::NoRespondersRequiresHeaders)
         );
+        // The server's header support counts, not only the client's request.
+        let both = br#"{"headers":true,"no_responders":true}"#;
+        assert_eq!(check(both, true), Ok(()));
+        assert_eq!(
+            check(both, false),
+            Err(ConnectError::NoRespondersRequiresHeaders)
+        );
+    }
+
+    #[test]
+    fn decodes_like_go_unmarshal_into_the_options_in_force() {
+        let first = ConnectOptions::parse(br#"{"verbose":false,"echo":false}"#).unwrap();
+        // Absent fields keep their values; null changes nothing.
+        let second = first.apply(br#"{"pedantic":false,"echo":null}"#).unwrap();
+        assert!(!second.verbose && !second.echo && !second.pedantic);
+        assert_eq!(first.apply(b"null").unwrap(), first);
+        assert_eq!(
+            ConnectOptions::parse(b"null").unwrap(),
+            ConnectOptions::default()
+        );
+        // Keys match case-insensitively; the last one wins.
+        let o = ConnectOptions::parse(br#"{"verbose":false,"VERBOSE":true,"Echo":false}"#).unwrap();
+        assert!(o.verbose && !o.echo);
+        let o = ConnectOptions::parse(br#"{"Verbose":true,"verbose":false}"#).unwrap();
+        assert!(!o.verbose);
+    }
+
+    #[test]
+    fn only_a_named_account_counts() {
+        let named = |json: &[u8]| ConnectOptions::parse(json).unwrap().names_account();
+        assert!(named(br#"{"account":"A"}"#));
+        assert!(named(br#"{"new_account":true}"#));
+        assert!(!named(br#"{"account":""}"#));
+        assert!(!named(br#"{"new_account":false}"#));
+        assert!(!named(b"{}"));
     }
 }
