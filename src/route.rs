@@ -293,12 +293,9 @@ impl Server {
                 .insert(url.raw.clone(), token.clone());
         }
         let server = self.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = server.solicit(url, explicit, None) => {}
-                _ = token.cancelled() => {}
-            }
-        });
+        // The token only stops new attempts: a connection in progress is
+        // never dropped mid-way (its own close token tears it down properly).
+        tokio::spawn(async move { server.solicit(url, explicit, None, token).await });
     }
 
     /// Stops soliciting an explicit route (removed by a reload) and closes
@@ -314,7 +311,13 @@ impl Server {
         }
     }
 
-    async fn solicit(self: Arc<Self>, url: RouteUrl, explicit: bool, gossiped_id: Option<String>) {
+    async fn solicit(
+        self: Arc<Self>,
+        url: RouteUrl,
+        explicit: bool,
+        gossiped_id: Option<String>,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
         let Some(port) = url.port else {
             log::error!(
                 "Error trying to connect to route: missing port in {}",
@@ -326,7 +329,7 @@ impl Server {
         let mut attempt: u64 = 0;
         let mut was_connected = false;
         loop {
-            if self.is_shutting_down() {
+            if self.is_shutting_down() || stop.is_cancelled() {
                 break;
             }
             attempt += 1;
@@ -347,11 +350,18 @@ impl Server {
                     if let (ClosedState::DuplicateRoute, Some(peer)) = (end.reason, end.peer_id) {
                         // The peer is reachable through another connection:
                         // redial only once that one is gone.
-                        while self.routes.lock().contains_key(&peer) && !self.is_shutting_down() {
+                        while self.routes.lock().contains_key(&peer)
+                            && !self.is_shutting_down()
+                            && !stop.is_cancelled()
+                        {
                             sleep(RETRY_DELAY).await;
                         }
                     }
-                    sleep(RETRY_DELAY + Duration::from_millis(fastrand::u64(0..100))).await;
+                    let delay = RETRY_DELAY + Duration::from_millis(fastrand::u64(0..100));
+                    tokio::select! {
+                        _ = sleep(delay) => {}
+                        _ = stop.cancelled() => break,
+                    }
                 }
                 failed => {
                     let why = match failed {
@@ -372,7 +382,10 @@ impl Server {
                     if !explicit && attempt > u64::from(opts.cluster.connect_retries) {
                         break;
                     }
-                    sleep(RETRY_DELAY).await;
+                    tokio::select! {
+                        _ = sleep(RETRY_DELAY) => {}
+                        _ = stop.cancelled() => break,
+                    }
                 }
             }
         }
@@ -491,7 +504,7 @@ impl Server {
     fn push_async_info(&self) {
         for client in self.clients() {
             if client.wants_async_info() {
-                let line = self.client_info_line(client.cid, client.addr);
+                let line = self.client_info_line(client.cid, client.addr, None);
                 if let crate::outbound::Push::Queued { .. } = client.out.push_proto(&line) {
                     client.out.wake();
                 }
@@ -616,7 +629,8 @@ impl Server {
         }
         let server = self.clone();
         let id = info.server_id.clone();
-        tokio::spawn(async move { server.solicit(url, false, Some(id)).await });
+        let stop = self.shutdown_token().child_token();
+        tokio::spawn(async move { server.solicit(url, false, Some(id), stop).await });
     }
 
     /// Number of registered routes.
