@@ -24,8 +24,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::{Buf, Bytes, BytesMut};
-use parking_lot::Mutex;
-use tokio::io::AsyncReadExt;
+use parking_lot::{Mutex, RwLock};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
@@ -36,6 +36,7 @@ use crate::connect::{ConnectError, ConnectOptions};
 use crate::log::{self, ConnKind, ConnPrefix};
 use crate::outbound::{self, Message, Outbound, Push, WriterEnd};
 use crate::parser::{Frame, Limits, Op, Parser, Role};
+use crate::permissions::Permissions;
 use crate::server::{Server, Wakes};
 use crate::subscription::{SubRef, Subscription};
 
@@ -69,6 +70,20 @@ pub struct ClientShared {
     /// The accepted CONNECT, kept to re-check credentials on reload. Never
     /// logged or shown.
     pub(crate) connect: Mutex<Option<ConnectOptions>>,
+    /// The nonce this connection's INFO carried (nkey signatures cover it).
+    pub(crate) nonce: Mutex<Option<String>>,
+    /// Permissions of the authenticated user (replaced on reload); the flag
+    /// keeps unrestricted connections off the lock.
+    perms: RwLock<Option<Arc<Permissions>>>,
+    has_perms: AtomicBool,
+    /// Deny patterns that a wildcard subscription overlapped: deliveries on
+    /// them are dropped (nats-server's message deny filter).
+    delivery_deny: RwLock<Option<Arc<sublist::Sublist<u32>>>>,
+    has_delivery_deny: AtomicBool,
+    /// `allow_responses`: reply subjects this client may publish to, with
+    /// when it received the request and how many replies it sent.
+    replies: Mutex<Replies>,
+    tracks_replies: AtomicBool,
     pub in_msgs: AtomicU64,
     pub in_bytes: AtomicU64,
     /// Unix nanos of the last message in or out, for /connz `last_activity`.
@@ -110,6 +125,13 @@ impl ClientShared {
             subs: Mutex::new(HashMap::new()),
             meta: Mutex::new(ClientMeta::default()),
             connect: Mutex::new(None),
+            nonce: Mutex::new(None),
+            perms: RwLock::new(None),
+            has_perms: AtomicBool::new(false),
+            delivery_deny: RwLock::new(None),
+            has_delivery_deny: AtomicBool::new(false),
+            replies: Mutex::new(HashMap::new()),
+            tracks_replies: AtomicBool::new(false),
             in_msgs: AtomicU64::new(0),
             in_bytes: AtomicU64::new(0),
             last_activity: AtomicU64::new(unix_nanos()),
@@ -133,6 +155,82 @@ impl ClientShared {
         }
         self.out.close(flush);
         self.closed.cancel();
+    }
+
+    /// Sets the user's permissions (CONNECT, reload).
+    pub(crate) fn set_permissions(&self, perms: Option<Arc<Permissions>>) {
+        let responses = perms.as_ref().is_some_and(|p| p.responses().is_some());
+        self.has_perms.store(perms.is_some(), Relaxed);
+        self.tracks_replies.store(responses, Relaxed);
+        *self.perms.write() = perms;
+    }
+
+    #[inline]
+    pub(crate) fn has_permissions(&self) -> bool {
+        self.has_perms.load(Relaxed)
+    }
+
+    pub fn permissions(&self) -> Option<Arc<Permissions>> {
+        self.perms.read().clone()
+    }
+
+    pub(crate) fn set_delivery_deny(&self, deny: Option<Arc<sublist::Sublist<u32>>>) {
+        self.has_delivery_deny.store(deny.is_some(), Relaxed);
+        *self.delivery_deny.write() = deny;
+    }
+
+    /// Would a delivery on `subject` be filtered out by the deny filter?
+    #[inline]
+    pub(crate) fn delivery_denied(&self, subject: &[u8]) -> bool {
+        if !self.has_delivery_deny.load(Relaxed) {
+            return false;
+        }
+        let deny = self.delivery_deny.read();
+        let subject = subject_str(subject);
+        deny.as_ref().is_some_and(|d| d.has_interest(&subject))
+    }
+
+    /// Remembers the reply subject of a request delivered to this client,
+    /// when its permissions allow responses.
+    #[inline]
+    pub(crate) fn note_request(&self, reply: Option<&[u8]>) {
+        if let Some(reply) = reply.filter(|_| self.tracks_replies.load(Relaxed)) {
+            let mut replies = self.replies.lock();
+            if replies.len() >= MAX_TRACKED_REPLIES {
+                let expires = self
+                    .permissions()
+                    .and_then(|p| p.responses())
+                    .and_then(|(_, e)| e);
+                prune_replies(&mut replies, expires);
+            }
+            replies.insert(reply.into(), (std::time::Instant::now(), 0));
+        }
+    }
+
+    /// May this client publish to `subject` as a response (allow_responses)?
+    /// Counts the reply against the limit.
+    pub(crate) fn take_response(&self, subject: &[u8]) -> bool {
+        if !self.tracks_replies.load(Relaxed) {
+            return false;
+        }
+        let Some((max, expires)) = self.permissions().and_then(|p| p.responses()) else {
+            return false;
+        };
+        let mut replies = self.replies.lock();
+        let Some((since, sent)) = replies.get_mut(subject) else {
+            return false;
+        };
+        *sent += 1;
+        let expired = expires.is_some_and(|e| since.elapsed() > e);
+        let over = max > 0 && *sent > max;
+        if expired || over {
+            replies.remove(subject);
+            return false;
+        }
+        if max > 0 && *sent == max {
+            replies.remove(subject);
+        }
+        true
     }
 
     /// Whether this client accepts asynchronous INFO updates.
@@ -159,14 +257,39 @@ impl ClientShared {
     }
 }
 
+/// Reply subject → (when the request arrived, replies sent so far).
+type Replies = HashMap<Box<[u8]>, (std::time::Instant, i64)>;
+
+/// Reply subjects remembered per client before expired ones are pruned.
+const MAX_TRACKED_REPLIES: usize = 4096;
+
+fn prune_replies(
+    replies: &mut HashMap<Box<[u8]>, (std::time::Instant, i64)>,
+    expires: Option<Duration>,
+) {
+    match expires {
+        Some(e) => replies.retain(|_, (since, _)| since.elapsed() <= e),
+        None => {
+            // Without expiry, forget the oldest half.
+            let mut ages: Vec<_> = replies.values().map(|(t, _)| *t).collect();
+            ages.sort();
+            if let Some(cut) = ages.get(ages.len() / 2).copied() {
+                replies.retain(|_, (since, _)| *since > cut);
+            }
+        }
+    }
+}
+
 pub(crate) fn unix_nanos() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-/// Serves one accepted client socket until it closes.
-pub async fn serve(server: Arc<Server>, socket: TcpStream, addr: SocketAddr, cid: u64) {
+/// Serves one accepted client socket until it closes: INFO, then TLS when
+/// configured (after the plaintext INFO, as nats-server does, or before it
+/// with `handshake_first`), then the protocol.
+pub async fn serve(server: Arc<Server>, mut socket: TcpStream, addr: SocketAddr, cid: u64) {
     let opts = server.options();
     let _ = socket.set_nodelay(true);
     let shared = Arc::new(ClientShared::new(
@@ -179,8 +302,69 @@ pub async fn serve(server: Arc<Server>, socket: TcpStream, addr: SocketAddr, cid
     let base_prefix = ConnPrefix::client(addr, cid);
     shared.meta.lock().prefix = base_prefix.to_string();
     log::debug!("{base_prefix} - Client connection created");
+    let nonce = server.auth().needs_nonce().then(crate::auth::new_nonce);
+    let info = server.client_info_line(cid, addr, nonce.as_deref());
 
-    let (mut rd, wr) = socket.into_split();
+    let Some(tls) = server.tls_acceptor() else {
+        let (rd, wr) = socket.into_split();
+        return serve_stream(server, shared, rd, wr, Some(info), nonce).await;
+    };
+    let handshake_first = opts.tls.as_ref().is_some_and(|t| t.handshake_first);
+    let timeout = opts
+        .tls
+        .as_ref()
+        .map_or(Duration::from_secs(2), |t| t.timeout);
+    if !handshake_first {
+        if socket.write_all(&info).await.is_err() {
+            return;
+        }
+        if opts.allow_non_tls && !looks_like_tls(&socket).await {
+            let (rd, wr) = socket.into_split();
+            return serve_stream(server, shared, rd, wr, None, nonce).await;
+        }
+    }
+    log::debug!("{base_prefix} - Starting TLS client connection handshake");
+    match tokio::time::timeout(timeout, tls.accept(socket)).await {
+        Ok(Ok(stream)) => {
+            log::debug!("{base_prefix} - TLS handshake complete");
+            let (rd, wr) = tokio::io::split(stream);
+            let info = handshake_first.then_some(info);
+            serve_stream(server, shared, rd, wr, info, nonce).await
+        }
+        Ok(Err(e)) => {
+            log::error!("{base_prefix} - TLS handshake error: {e}");
+            server.record_failed_client(&shared, ClosedState::TlsHandshakeError);
+        }
+        Err(_) => {
+            log::error!("{base_prefix} - TLS handshake error: timeout");
+            server.record_failed_client(&shared, ClosedState::TlsHandshakeError);
+        }
+    }
+}
+
+/// With `allow_non_tls`: does the client start a TLS handshake (a TLS record
+/// begins with 0x16), or speak plaintext?
+async fn looks_like_tls(socket: &TcpStream) -> bool {
+    let mut first = [0u8; 1];
+    matches!(socket.peek(&mut first).await, Ok(1) if first[0] == 0x16)
+}
+
+/// The connection over any stream (plain TCP halves or TLS): the writer task,
+/// registration, the read loop, and teardown. `info` is queued first unless
+/// it was already written in plaintext.
+async fn serve_stream<R, W>(
+    server: Arc<Server>,
+    shared: Arc<ClientShared>,
+    mut rd: R,
+    wr: W,
+    info: Option<Vec<u8>>,
+    nonce: Option<String>,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let opts = server.options();
+    let base_prefix = ConnPrefix::client(shared.addr, shared.cid);
     let writer = {
         let shared = shared.clone();
         let deadline = opts.write_deadline;
@@ -201,9 +385,10 @@ pub async fn serve(server: Arc<Server>, socket: TcpStream, addr: SocketAddr, cid
         })
     };
 
-    let info = server.client_info_line(cid, addr);
-    shared.out.push_proto(&info);
-    shared.out.wake();
+    if let Some(info) = info {
+        shared.out.push_proto(&info);
+        shared.out.wake();
+    }
 
     let reason = if !server.register_client(&shared) {
         let text = b"-ERR 'maximum connections exceeded'\r\n";
@@ -212,6 +397,7 @@ pub async fn serve(server: Arc<Server>, socket: TcpStream, addr: SocketAddr, cid
         ClosedState::MaxConnectionsExceeded
     } else {
         let mut conn = Conn::new(server.clone(), shared.clone(), base_prefix, &opts);
+        conn.nonce = nonce;
         conn.read_loop(&mut rd).await
     };
 
@@ -255,6 +441,11 @@ struct Conn {
     connected: bool,
     auth_deadline: Option<Instant>,
     max_subs: usize,
+    /// The nonce our INFO carried (nkey users sign it).
+    nonce: Option<String>,
+    /// This user's permissions (none = unrestricted), refreshed each batch
+    /// so that a reload takes effect.
+    perms: Option<Arc<Permissions>>,
     ping_interval: Duration,
     ping_max: u32,
     pings_out: u32,
@@ -299,6 +490,8 @@ impl Conn {
 
             auth_deadline: auth_required.then(|| now + server_auth_timeout(opts)),
             max_subs: opts.max_subscriptions,
+            nonce: None,
+            perms: None,
             ping_interval: opts.ping_interval,
             ping_max: opts.ping_max,
             pings_out: 0,
@@ -311,7 +504,7 @@ impl Conn {
         }
     }
 
-    async fn read_loop(&mut self, rd: &mut tokio::net::tcp::OwnedReadHalf) -> Close {
+    async fn read_loop<R: AsyncRead + Unpin>(&mut self, rd: &mut R) -> Close {
         let mut buf = BytesMut::with_capacity(READ_BUF);
         let closed = self.shared.closed.clone();
         loop {
@@ -350,6 +543,9 @@ impl Conn {
 
     /// Parses and handles every complete op in `buf` under one epoch guard.
     fn process(&mut self, buf: &mut BytesMut) -> Result<(), Close> {
+        if self.shared.has_permissions() {
+            self.perms = self.shared.permissions();
+        }
         let server = self.server.clone();
         let guard = server.sublist.pin();
         loop {
@@ -511,6 +707,16 @@ impl Conn {
         self.shared.out.wake();
     }
 
+    /// `User "alice"` for violation log lines (nats-server's getAuthUser).
+    fn auth_user(&self) -> String {
+        let user = self.shared.meta.lock().user.clone();
+        if user.is_empty() {
+            "User \"\"".to_string()
+        } else {
+            format!("User {user:?}")
+        }
+    }
+
     fn auth_violation(&mut self) {
         self.send_err("Authorization Violation");
     }
@@ -536,8 +742,12 @@ impl Conn {
             Ok(opts) => opts,
             Err(e) => return Err(self.connect_error(e, json)),
         };
-        let user = match self.server.auth().check(&opts) {
-            AuthOutcome::Allowed { user } => user,
+        let user = match self.server.auth().check(&opts, self.nonce.as_deref()) {
+            AuthOutcome::Allowed { user, permissions } => {
+                self.shared.set_permissions(permissions.clone());
+                self.perms = permissions;
+                user
+            }
             AuthOutcome::Denied { user } => {
                 self.auth_violation();
                 match user {
@@ -574,6 +784,7 @@ impl Conn {
         }
         self.prefix = described;
         *self.shared.connect.lock() = Some(opts.clone());
+        *self.shared.nonce.lock() = self.nonce.clone();
         self.opts = opts;
         self.connected = true;
         self.auth_deadline = None;
@@ -595,6 +806,40 @@ impl Conn {
         self.batch_bytes += msg.payload.len() as u64;
         let pedantic = self.opts.pedantic;
         let subject = subject_str(msg.subject);
+        if let Some(perms) = &self.perms {
+            if !perms.can_publish(&subject) && !self.shared.take_response(msg.subject) {
+                let text = format!("Permissions Violation for Publish to {:?}", &*subject);
+                self.send_err(&text);
+                log::error!(
+                    "{} - Publish Violation - {}, Subject {:?}",
+                    self.prefix,
+                    self.auth_user(),
+                    &*subject
+                );
+                return Ok(());
+            }
+        }
+        if msg.subject.starts_with(b"$GNR.") {
+            // nats-server's reserved gateway reply prefix.
+            let text = format!("Permissions Violation for Publish to {:?}", &*subject);
+            self.send_err(&text);
+            return Ok(());
+        }
+        if let Some(reply) = msg.reply.filter(|r| r.starts_with(b"_R_.")) {
+            // Reserved for service-import replies in nats-server.
+            let reply = subject_str(reply);
+            self.send_err(&format!(
+                "Permissions Violation for Publish with Reply of {:?}",
+                &*reply
+            ));
+            log::error!(
+                "{} - Publish Violation - {}, Reply {:?}",
+                self.prefix,
+                self.auth_user(),
+                &*reply
+            );
+            return Ok(());
+        }
         if pedantic && !sublist::subject::is_valid_literal_subject(&subject) {
             self.send_err("Invalid Publish Subject");
         }
@@ -667,6 +912,38 @@ impl Conn {
         {
             self.send_err("Invalid Subject");
             return Ok(());
+        }
+        if let Some(perms) = self.perms.clone() {
+            if !perms.can_subscribe(&subject, queue.as_deref()) {
+                let sid = String::from_utf8_lossy(sid);
+                let (text, log_text) = match queue.as_deref() {
+                    None => (
+                        format!("Permissions Violation for Subscription to {:?}", &*subject),
+                        format!(
+                            "Subscription Violation - {}, Subject {:?}, SID {sid}",
+                            self.auth_user(),
+                            &*subject
+                        ),
+                    ),
+                    Some(q) => (
+                        format!(
+                            "Permissions Violation for Subscription to {:?} using queue {q:?}",
+                            &*subject
+                        ),
+                        format!(
+                            "Subscription Violation - {}, Subject {:?}, Queue: {q:?}, SID {sid}",
+                            self.auth_user(),
+                            &*subject
+                        ),
+                    ),
+                };
+                self.send_err(&text);
+                log::error!("{} - {log_text}", self.prefix);
+                return Ok(());
+            }
+            if let Some(deny) = perms.delivery_deny_for(&subject) {
+                self.shared.set_delivery_deny(Some(deny));
+            }
         }
         let sid = Bytes::copy_from_slice(sid);
         let sub = Arc::new(Subscription::new(

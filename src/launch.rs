@@ -122,7 +122,10 @@ async fn serve(cli: Cli, opts: Options) -> i32 {
         Ok(a) => a,
         Err(e) => log::fatal!("Error listening on port: {bind}, {:?}", e.to_string()),
     };
-    let server = Server::new(opts.clone(), addr);
+    let server = match Server::new(opts.clone(), addr) {
+        Ok(server) => server,
+        Err(e) => log::fatal!("{e}"),
+    };
     banner(&server, &cli, &opts);
     if let Some(pid_file) = &opts.pid_file {
         if let Err(e) = std::fs::write(pid_file, std::process::id().to_string()) {

@@ -45,6 +45,11 @@ impl Server {
         let old_routes: Vec<String> = old.cluster.routes.iter().map(|u| u.raw.clone()).collect();
         let new_routes = new.cluster.routes.clone();
         let max_connections = new.max_connections;
+        if new.tls != old.tls {
+            if let Err(e) = self.load_tls(&new) {
+                log::error!("Error loading TLS configuration: {e}");
+            }
+        }
         self.set_options(new);
         self.set_auth(auth);
         self.recheck_clients();
@@ -63,7 +68,9 @@ impl Server {
         }
     }
 
-    /// Cuts clients whose credentials no longer pass.
+    /// Cuts clients whose credentials no longer pass; gives the others their
+    /// new permissions and drops the subscriptions those no longer allow
+    /// (with the violation error, as nats-server does).
     fn recheck_clients(&self) {
         let auth = self.auth();
         for client in self.clients() {
@@ -71,10 +78,36 @@ impl Server {
             let Some(connect) = connect else {
                 continue;
             };
-            if let AuthOutcome::Denied { .. } = auth.check(&connect) {
-                client.out.push_proto(b"-ERR 'Authorization Violation'\r\n");
-                log::error!("{} - authentication error", client.prefix());
-                client.close(ClosedState::AuthenticationViolation, true);
+            let nonce = client.nonce.lock().clone();
+            match auth.check(&connect, nonce.as_deref()) {
+                AuthOutcome::Denied { .. } => {
+                    client.out.push_proto(b"-ERR 'Authorization Violation'\r\n");
+                    log::error!("{} - authentication error", client.prefix());
+                    client.close(ClosedState::AuthenticationViolation, true);
+                }
+                AuthOutcome::Allowed { permissions, .. } => {
+                    client.set_permissions(permissions.clone());
+                    let Some(perms) = permissions else {
+                        client.set_delivery_deny(None);
+                        continue;
+                    };
+                    let subs: Vec<_> = client.subs.lock().values().cloned().collect();
+                    for sub in subs {
+                        if perms.can_subscribe(&sub.subject, sub.queue.as_deref()) {
+                            continue;
+                        }
+                        let text = match sub.queue.as_deref() {
+                            None => format!("-ERR 'Permissions Violation for Subscription to {:?}'\r\n", &*sub.subject),
+                            Some(q) => format!(
+                                "-ERR 'Permissions Violation for Subscription to {:?} using queue {q:?}'\r\n",
+                                &*sub.subject
+                            ),
+                        };
+                        client.out.push_proto(text.as_bytes());
+                        client.out.wake();
+                        self.remove_sub(&sub);
+                    }
+                }
             }
         }
     }

@@ -85,6 +85,8 @@ pub struct Server {
     pub name: String,
     opts: RwLock<Arc<Options>>,
     auth: RwLock<Arc<Auth>>,
+    /// Client TLS, rebuilt on reload.
+    tls: RwLock<Option<tokio_rustls::TlsAcceptor>>,
     pub sublist: Sublist<SubRef>,
     clients: Mutex<HashMap<u64, Arc<ClientShared>>>,
     closed: Mutex<VecDeque<ClosedClient>>,
@@ -109,7 +111,12 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn new(opts: Options, client_addr: SocketAddr) -> Arc<Server> {
+    /// Builds the server state; fails only on a TLS configuration that
+    /// cannot be loaded.
+    pub fn new(
+        opts: Options,
+        client_addr: SocketAddr,
+    ) -> Result<Arc<Server>, crate::tls::TlsError> {
         let id = info::new_server_id();
         let name = if opts.server_name.is_empty() {
             id.clone()
@@ -125,10 +132,11 @@ impl Server {
             collector: None,
         });
         let cluster = crate::route::ClusterState::new(&opts);
-        Arc::new(Server {
+        let server = Arc::new(Server {
             id,
             name,
             auth: RwLock::new(Arc::new(Auth::from_options(&opts))),
+            tls: RwLock::new(None),
             opts: RwLock::new(Arc::new(opts)),
             sublist,
             clients: Mutex::new(HashMap::new()),
@@ -144,7 +152,9 @@ impl Server {
             lame_duck: tokio::sync::Notify::new(),
             in_lame_duck: AtomicBool::new(false),
             shutdown: CancellationToken::new(),
-        })
+        });
+        server.load_tls(&server.options())?;
+        Ok(server)
     }
 
     /// The running options (replaced as a whole on reload).
@@ -166,8 +176,12 @@ impl Server {
     }
 
     /// The INFO line for a new client.
-    pub fn client_info_line(&self, cid: u64, addr: SocketAddr) -> Vec<u8> {
-        self.client_info(cid, addr).to_line()
+    pub fn client_info_line(&self, cid: u64, addr: SocketAddr, nonce: Option<&str>) -> Vec<u8> {
+        Info {
+            nonce: nonce.map(str::to_string),
+            ..self.client_info(cid, addr)
+        }
+        .to_line()
     }
 
     /// The INFO a client gets.
@@ -183,6 +197,9 @@ impl Server {
             port: self.client_addr.port(),
             headers: !opts.no_header_support,
             auth_required: self.auth().required(),
+            tls_required: opts.tls.is_some() && !opts.allow_non_tls,
+            tls_verify: opts.tls.as_ref().is_some_and(|t| t.verify),
+            tls_available: opts.tls.is_some() && opts.allow_non_tls,
             max_payload: opts.max_payload,
             client_id: Some(cid),
             client_ip: Some(addr.ip().to_string()),
@@ -190,6 +207,30 @@ impl Server {
             connect_urls: self.connect_urls(),
             ..Info::default()
         }
+    }
+
+    /// The TLS acceptor for clients, when `tls {}` is configured.
+    pub fn tls_acceptor(&self) -> Option<tokio_rustls::TlsAcceptor> {
+        self.tls.read().clone()
+    }
+
+    /// Rebuilds the client TLS acceptor from the options (start and reload).
+    pub(crate) fn load_tls(&self, opts: &Options) -> Result<(), crate::tls::TlsError> {
+        let acceptor = match &opts.tls {
+            Some(t) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
+                t,
+            )?)),
+            None => None,
+        };
+        *self.tls.write() = acceptor;
+        Ok(())
+    }
+
+    /// Records a connection that failed before it was served (a TLS
+    /// handshake) among the closed connections.
+    pub fn record_failed_client(&self, client: &Arc<ClientShared>, reason: ClosedState) {
+        self.clients.lock().insert(client.cid, client.clone());
+        self.unregister_client(client, reason);
     }
 
     /// Adds a client unless `max_connections` is reached.
@@ -395,6 +436,9 @@ impl Server {
         if client.is_closed() {
             return false;
         }
+        if client.delivery_denied(msg.subject) {
+            return false;
+        }
         let quota = sub.take_quota();
         if quota == Quota::Exhausted {
             return false;
@@ -419,6 +463,7 @@ impl Server {
             }
             Push::Closed => return false,
         }
+        client.note_request(msg.reply);
         if log::trace_enabled() {
             trace_delivery(client, &sub.sid, msg);
         }
@@ -619,7 +664,7 @@ pub async fn run(
     opts: Options,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    let server = Server::new(opts, listener.local_addr()?);
+    let server = Server::new(opts, listener.local_addr()?).map_err(io::Error::other)?;
     server.serve(listener, shutdown).await;
     Ok(())
 }
@@ -647,7 +692,7 @@ pub async fn start(opts: Options) -> io::Result<Running> {
     let port = if opts.port < 0 { 0 } else { opts.port as u16 };
     let listener = TcpListener::bind((opts.host.as_str(), port)).await?;
     let addr = listener.local_addr()?;
-    let server = Server::new(opts, addr);
+    let server = Server::new(opts, addr).map_err(io::Error::other)?;
     let task = {
         let server = server.clone();
         tokio::spawn(async move { server.serve(listener, std::future::pending()).await })

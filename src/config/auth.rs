@@ -6,8 +6,8 @@
 //! when the block is applied (`Cannot have a user/pass and token`, …). It
 //! never authenticates anybody and never hashes passwords.
 //!
-//! Deliberate difference: `nkey` users and `auth_callout` are refused as not
-//! supported (core NATS with user/password and token only).
+//! Deliberate difference: `auth_callout` is refused as not
+//! supported (core NATS: user/password, token and nkey users).
 
 use std::time::Duration;
 
@@ -150,10 +150,14 @@ fn parse_users(v: &Value, rep: &mut Report) -> R<Vec<User>> {
                         bool_of(fv)?;
                     }
                     "nkey" => {
-                        return Err(Diag {
-                            pos: Some(fv.pos.clone()),
-                            kind: DiagKind::Unsupported(e.key.clone()),
-                        })
+                        let key = str_of(fv)?;
+                        if !is_user_nkey(key) {
+                            return Err(Diag::invalid(
+                                &fv.pos,
+                                "Not a valid public nkey for a user",
+                            ));
+                        }
+                        user.nkey = key.to_string();
                     }
                     _ if e.used_as_variable => {}
                     _ => return Err(Diag::unknown(&fv.pos, &e.key)),
@@ -164,7 +168,7 @@ fn parse_users(v: &Value, rep: &mut Report) -> R<Vec<User>> {
                 rep.errors.push(d);
             }
         }
-        if user.username.is_empty() {
+        if user.username.is_empty() && user.nkey.is_empty() {
             if um.get("nkey").is_some() {
                 continue;
             }
@@ -173,6 +177,11 @@ fn parse_users(v: &Value, rep: &mut Report) -> R<Vec<User>> {
         users.push(user);
     }
     Ok(users)
+}
+
+/// A user public nkey: `U` followed by the rest of a valid encoded key.
+fn is_user_nkey(key: &str) -> bool {
+    key.starts_with('U') && nkeys::KeyPair::from_public_key(key).is_ok()
 }
 
 /// A string or an array of strings.

@@ -237,6 +237,8 @@ impl Authorization {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct User {
     pub username: String,
+    /// An nkey user's public key (`U…`); then `username` may be empty.
+    pub nkey: String,
     /// Plain text or a bcrypt hash (see [`is_bcrypt`]).
     pub password: String,
     pub permissions: Option<Permissions>,
