@@ -324,6 +324,18 @@ pub async fn serve(server: Arc<Server>, mut socket: TcpStream, addr: SocketAddr,
         }
     }
     log::debug!("{base_prefix} - Starting TLS client connection handshake");
+    // A client speaking plaintext gets no TLS alert, just the close, as
+    // with nats-server (whose TLS stack refuses such a record silently).
+    let first_record = tokio::time::timeout(timeout, looks_like_tls(&socket)).await;
+    if !matches!(first_record, Ok(true)) {
+        let why = match first_record {
+            Ok(_) => "tls: first record does not look like a TLS handshake",
+            Err(_) => "timeout",
+        };
+        log::error!("{base_prefix} - TLS handshake error: {why}");
+        server.record_failed_client(&shared, ClosedState::TlsHandshakeError);
+        return;
+    }
     match tokio::time::timeout(timeout, tls.accept(socket)).await {
         Ok(Ok(stream)) => {
             log::debug!("{base_prefix} - TLS handshake complete");

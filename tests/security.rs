@@ -1,0 +1,599 @@
+//! Security: TLS (server certificates, client certificates, plaintext
+//! refused), authentication (bcrypt, tokens, nkeys, no_auth_user),
+//! permissions with nats-server's texts, and attacks that must fail: wrong
+//! and missing credentials, a client that never sends CONNECT, a slow-loris,
+//! a TLS downgrade, a certificate from an unknown CA, credentials leaking
+//! into logs, and ten thousand failed logins without memory growth.
+//! Python clients (nats-py) are in `security_python.rs`.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use futures::StreamExt;
+use nats_server::config::{
+    Options, Permissions, ResponsePermission, SubjectPermission, TlsConfig, User,
+};
+use nats_server::server::{start, Running};
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{sleep, timeout, Instant};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// A throwaway PKI: a CA, a server certificate for localhost/127.0.0.1,
+/// a client certificate from the CA, and one from an unknown CA.
+struct Pki {
+    _dir: tempfile::TempDir,
+    ca: PathBuf,
+    server_cert: PathBuf,
+    server_key: PathBuf,
+    client_cert: PathBuf,
+    client_key: PathBuf,
+    rogue_cert: PathBuf,
+    rogue_key: PathBuf,
+}
+
+fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(DnType::CommonName, name);
+    CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
+}
+
+fn pki() -> Pki {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: String| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let issuer = ca("test ca");
+    let rogue_ca = ca("rogue ca");
+    let leaf = |names: Vec<String>, by: &CertifiedIssuer<'static, KeyPair>| {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(names)
+            .unwrap()
+            .signed_by(&key, by)
+            .unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    let (sc, sk) = leaf(vec!["localhost".into(), "127.0.0.1".into()], &issuer);
+    let (cc, ck) = leaf(vec!["client".into()], &issuer);
+    let (rc, rk) = leaf(vec!["client".into()], &rogue_ca);
+    Pki {
+        ca: write("ca.pem", issuer.pem()),
+        server_cert: write("server.pem", sc),
+        server_key: write("server.key", sk),
+        client_cert: write("client.pem", cc),
+        client_key: write("client.key", ck),
+        rogue_cert: write("rogue.pem", rc),
+        rogue_key: write("rogue.key", rk),
+        _dir: dir,
+    }
+}
+
+fn tls_config(p: &Pki, verify: bool) -> TlsConfig {
+    TlsConfig {
+        cert_file: p.server_cert.display().to_string(),
+        key_file: p.server_key.display().to_string(),
+        ca_file: p.ca.display().to_string(),
+        verify,
+        ..TlsConfig::default()
+    }
+}
+
+async fn server(f: impl FnOnce(&mut Options)) -> Running {
+    let mut o = Options {
+        host: "127.0.0.1".into(),
+        port: 0,
+        ..Options::default()
+    };
+    f(&mut o);
+    start(o).await.expect("server starts")
+}
+
+fn tls_url(r: &Running) -> String {
+    format!("tls://localhost:{}", r.addr.port())
+}
+
+/// A raw client: reads INFO, returns it and the stream.
+async fn raw(addr: SocketAddr) -> (String, TcpStream) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = timeout(WAIT, s.read(&mut buf)).await.unwrap().unwrap();
+    (String::from_utf8_lossy(&buf[..n]).into_owned(), s)
+}
+
+/// Everything the server sends until it closes the connection (bounded).
+async fn until_closed(s: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let _ = timeout(Duration::from_secs(10), s.read_to_end(&mut got))
+        .await
+        .expect("server should close");
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// Sends `line` and reads what comes back within a short window.
+async fn exchange(s: &mut TcpStream, line: &str) -> String {
+    s.write_all(line.as_bytes()).await.unwrap();
+    s.write_all(b"PING\r\n").await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("PONG") {
+        match timeout(WAIT, s.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[tokio::test]
+async fn tls_client_with_user_password_and_pub_sub() {
+    let p = pki();
+    let s = server(|o| {
+        o.tls = Some(tls_config(&p, false));
+        o.authorization.user = Some("alice".into());
+        o.authorization.password = Some("s3cret".into());
+    })
+    .await;
+    let (info, _) = raw(s.addr).await;
+    assert!(info.contains("\"tls_required\":true"), "{info}");
+    let nc = async_nats::ConnectOptions::with_user_and_password("alice".into(), "s3cret".into())
+        .add_root_certificates(p.ca.clone())
+        .require_tls(true)
+        .connect(tls_url(&s))
+        .await
+        .unwrap();
+    let mut sub = nc.subscribe("secure.x").await.unwrap();
+    nc.publish("secure.x", "over tls".into()).await.unwrap();
+    nc.flush().await.unwrap();
+    assert_eq!(
+        timeout(WAIT, sub.next()).await.unwrap().unwrap().payload,
+        "over tls"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn plaintext_client_on_tls_server_is_refused() {
+    let p = pki();
+    let s = server(|o| o.tls = Some(tls_config(&p, false))).await;
+    let (info, mut c) = raw(s.addr).await;
+    assert!(info.contains("\"tls_required\":true"));
+    // A downgrade: the client ignores tls_required and speaks plaintext.
+    c.write_all(b"CONNECT {\"verbose\":true,\"tls_required\":false}\r\nPING\r\n")
+        .await
+        .unwrap();
+    let after = until_closed(&mut c).await;
+    assert_eq!(after, "", "nothing but a close after the INFO");
+    sleep(Duration::from_millis(100)).await;
+    let closed = s.server.closed_clients();
+    assert_eq!(
+        closed.last().unwrap().reason.as_str(),
+        "TLS Handshake Failure"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn client_certificates_from_the_ca_only() {
+    let p = pki();
+    let s = server(|o| o.tls = Some(tls_config(&p, true))).await;
+    let (info, _) = raw(s.addr).await;
+    assert!(info.contains("\"tls_verify\":true"), "{info}");
+    let good = async_nats::ConnectOptions::new()
+        .add_root_certificates(p.ca.clone())
+        .add_client_certificate(p.client_cert.clone(), p.client_key.clone())
+        .require_tls(true)
+        .connect(tls_url(&s))
+        .await;
+    assert!(
+        good.is_ok(),
+        "a certificate from our CA is accepted: {:?}",
+        good.err()
+    );
+    for (cert, key, what) in [
+        (Some(&p.rogue_cert), Some(&p.rogue_key), "unknown CA"),
+        (None, None, "no certificate"),
+    ] {
+        let mut opts = async_nats::ConnectOptions::new()
+            .add_root_certificates(p.ca.clone())
+            .require_tls(true);
+        if let (Some(c), Some(k)) = (cert, key) {
+            opts = opts.add_client_certificate(c.clone(), k.clone());
+        }
+        let bad = timeout(WAIT, async {
+            match opts.connect(tls_url(&s)).await {
+                Ok(nc) => nc.flush().await.is_ok(),
+                Err(_) => false,
+            }
+        })
+        .await;
+        let refused = !matches!(bad, Ok(true));
+        assert!(refused, "{what} must be refused");
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn bcrypt_and_token_and_nkey_users() {
+    let hash = bcrypt::hash("pa55", 6).unwrap();
+    let kp = nkeys::KeyPair::new_user();
+    let s = server(|o| {
+        o.authorization.users = Some(vec![
+            User {
+                username: "carol".into(),
+                password: hash,
+                ..User::default()
+            },
+            User {
+                nkey: kp.public_key(),
+                ..User::default()
+            },
+        ]);
+    })
+    .await;
+    let (info, _) = raw(s.addr).await;
+    assert!(
+        info.contains("\"nonce\":"),
+        "nkey users need a nonce: {info}"
+    );
+    let url = format!("nats://{}", s.addr);
+    assert!(
+        async_nats::ConnectOptions::with_user_and_password("carol".into(), "pa55".into())
+            .connect(&url)
+            .await
+            .is_ok()
+    );
+    assert!(
+        async_nats::ConnectOptions::with_user_and_password("carol".into(), "pa56".into())
+            .connect(&url)
+            .await
+            .is_err()
+    );
+    let nk = async_nats::ConnectOptions::with_nkey(kp.seed().unwrap())
+        .connect(&url)
+        .await
+        .unwrap();
+    nk.flush().await.unwrap();
+    let stranger = nkeys::KeyPair::new_user();
+    assert!(
+        async_nats::ConnectOptions::with_nkey(stranger.seed().unwrap())
+            .connect(&url)
+            .await
+            .is_err()
+    );
+    s.stop().await;
+
+    let s = server(|o| o.authorization.token = Some(bcrypt::hash("t0k3n", 6).unwrap())).await;
+    let url = format!("nats://{}", s.addr);
+    assert!(async_nats::ConnectOptions::with_token("t0k3n".into())
+        .connect(&url)
+        .await
+        .is_ok());
+    assert!(async_nats::ConnectOptions::with_token("nope".into())
+        .connect(&url)
+        .await
+        .is_err());
+    s.stop().await;
+}
+
+fn list(v: &[&str]) -> Option<Vec<String>> {
+    Some(v.iter().map(|s| s.to_string()).collect())
+}
+
+async fn permissions_server() -> Running {
+    server(|o| {
+        o.authorization.users = Some(vec![
+            User {
+                username: "svc".into(),
+                password: "pw".into(),
+                permissions: Some(Permissions {
+                    publish: Some(SubjectPermission {
+                        allow: list(&["svc.>", "logs.*"]),
+                        deny: list(&["svc.admin"]),
+                    }),
+                    subscribe: Some(SubjectPermission {
+                        allow: list(&["svc.>", "jobs.* workers"]),
+                        deny: list(&["svc.secret"]),
+                    }),
+                    allow_responses: None,
+                }),
+                ..User::default()
+            },
+            User {
+                username: "responder".into(),
+                password: "pw".into(),
+                permissions: Some(Permissions {
+                    publish: Some(SubjectPermission {
+                        allow: list(&["nothing"]),
+                        deny: None,
+                    }),
+                    subscribe: None,
+                    allow_responses: Some(ResponsePermission {
+                        max_msgs: 1,
+                        expires: Some(Duration::from_secs(60)),
+                    }),
+                }),
+                ..User::default()
+            },
+            User {
+                username: "root".into(),
+                password: "pw".into(),
+                ..User::default()
+            },
+        ]);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn publish_and_subscribe_permissions_with_nats_server_texts() {
+    let s = permissions_server().await;
+    let (_, mut c) = raw(s.addr).await;
+    let ok = exchange(
+        &mut c,
+        "CONNECT {\"user\":\"svc\",\"pass\":\"pw\",\"verbose\":false}\r\n",
+    )
+    .await;
+    assert_eq!(ok, "PONG\r\n");
+    // Publish outside the allow list, and on the denied subject.
+    let got = exchange(&mut c, "PUB other 2\r\nhi\r\n").await;
+    assert_eq!(
+        got,
+        "-ERR 'Permissions Violation for Publish to \"other\"'\r\nPONG\r\n"
+    );
+    let got = exchange(&mut c, "PUB svc.admin 2\r\nhi\r\n").await;
+    assert_eq!(
+        got,
+        "-ERR 'Permissions Violation for Publish to \"svc.admin\"'\r\nPONG\r\n"
+    );
+    // Subscribe outside, through a too-wide wildcard, on the denied subject.
+    let got = exchange(&mut c, "SUB other 1\r\n").await;
+    assert_eq!(
+        got,
+        "-ERR 'Permissions Violation for Subscription to \"other\"'\r\nPONG\r\n"
+    );
+    let got = exchange(&mut c, "SUB > 2\r\n").await;
+    assert_eq!(
+        got,
+        "-ERR 'Permissions Violation for Subscription to \">\"'\r\nPONG\r\n"
+    );
+    let got = exchange(&mut c, "SUB svc.secret 3\r\n").await;
+    assert_eq!(
+        got,
+        "-ERR 'Permissions Violation for Subscription to \"svc.secret\"'\r\nPONG\r\n"
+    );
+    // Queue-restricted entry.
+    let got = exchange(&mut c, "SUB jobs.a others 4\r\n").await;
+    assert_eq!(
+        got,
+        "-ERR 'Permissions Violation for Subscription to \"jobs.a\" using queue \"others\"'\r\nPONG\r\n"
+    );
+    assert_eq!(
+        exchange(&mut c, "SUB jobs.a workers 5\r\n").await,
+        "PONG\r\n"
+    );
+    // Allowed: a wildcard within scope, which must not receive the denied subject.
+    assert_eq!(exchange(&mut c, "SUB svc.* 6\r\n").await, "PONG\r\n");
+    let (_, mut root) = raw(s.addr).await;
+    exchange(
+        &mut root,
+        "CONNECT {\"user\":\"root\",\"pass\":\"pw\",\"verbose\":false}\r\n",
+    )
+    .await;
+    exchange(
+        &mut root,
+        "PUB svc.secret 1\r\nx\r\nPUB svc.open 1\r\ny\r\n",
+    )
+    .await;
+    let got = exchange(&mut c, "").await;
+    assert_eq!(
+        got, "MSG svc.open 6 1\r\ny\r\nPONG\r\n",
+        "svc.secret filtered at delivery"
+    );
+    // The connection survived every violation.
+    assert_eq!(
+        exchange(&mut c, "PUB svc.ok 1\r\nz\r\n").await,
+        "MSG svc.ok 6 1\r\nz\r\nPONG\r\n"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn allow_responses_lets_a_service_reply_once() {
+    let s = permissions_server().await;
+    let (_, mut resp) = raw(s.addr).await;
+    exchange(
+        &mut resp,
+        "CONNECT {\"user\":\"responder\",\"pass\":\"pw\",\"verbose\":false}\r\n",
+    )
+    .await;
+    assert_eq!(exchange(&mut resp, "SUB svc.req 1\r\n").await, "PONG\r\n");
+    let (_, mut req) = raw(s.addr).await;
+    exchange(
+        &mut req,
+        "CONNECT {\"user\":\"root\",\"pass\":\"pw\",\"verbose\":false}\r\n",
+    )
+    .await;
+    exchange(&mut req, "SUB inbox.1 9\r\nPUB svc.req inbox.1 1\r\nq\r\n").await;
+    assert_eq!(
+        exchange(&mut resp, "").await,
+        "MSG svc.req 1 inbox.1 1\r\nq\r\nPONG\r\n"
+    );
+    // One reply allowed, the second is a violation, as is an unrelated subject.
+    assert_eq!(
+        exchange(&mut resp, "PUB inbox.1 1\r\na\r\n").await,
+        "PONG\r\n"
+    );
+    assert_eq!(
+        exchange(&mut resp, "PUB inbox.1 1\r\nb\r\n").await,
+        "-ERR 'Permissions Violation for Publish to \"inbox.1\"'\r\nPONG\r\n"
+    );
+    assert_eq!(
+        exchange(&mut resp, "PUB inbox.2 1\r\nc\r\n").await,
+        "-ERR 'Permissions Violation for Publish to \"inbox.2\"'\r\nPONG\r\n"
+    );
+    assert_eq!(
+        exchange(&mut req, "").await,
+        "MSG inbox.1 9 1\r\na\r\nPONG\r\n"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_missing_and_late_credentials() {
+    let s = server(|o| {
+        o.authorization.user = Some("alice".into());
+        o.authorization.password = Some("s3cret".into());
+        o.authorization.timeout = Some(Duration::from_millis(500));
+    })
+    .await;
+    let (info, mut c) = raw(s.addr).await;
+    assert!(info.contains("\"auth_required\":true"));
+    c.write_all(b"CONNECT {\"user\":\"alice\",\"pass\":\"wrong\"}\r\n")
+        .await
+        .unwrap();
+    assert_eq!(
+        until_closed(&mut c).await,
+        "-ERR 'Authorization Violation'\r\n"
+    );
+    let (_, mut c) = raw(s.addr).await;
+    c.write_all(b"CONNECT {}\r\n").await.unwrap();
+    assert_eq!(
+        until_closed(&mut c).await,
+        "-ERR 'Authorization Violation'\r\n"
+    );
+    // Never sends CONNECT: cut after the authorization timeout.
+    let (_, mut c) = raw(s.addr).await;
+    let started = Instant::now();
+    assert_eq!(
+        until_closed(&mut c).await,
+        "-ERR 'Authentication Timeout'\r\n"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // A slow-loris dribbling a valid CONNECT one byte at a time gets no more time.
+    let (_, mut c) = raw(s.addr).await;
+    let line = b"CONNECT {\"user\":\"alice\",\"pass\":\"s3cret\"}\r\n";
+    let started = Instant::now();
+    let mut closed = false;
+    for b in line {
+        if c.write_all(&[*b]).await.is_err() {
+            closed = true;
+            break;
+        }
+        sleep(Duration::from_millis(100)).await;
+        if started.elapsed() > Duration::from_secs(2) {
+            break;
+        }
+    }
+    let rest = until_closed(&mut c).await;
+    assert!(closed || rest.contains("Authentication Timeout"), "{rest}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    s.stop().await;
+}
+
+/// The binary with auth; its stderr collected.
+fn binary_with_auth(
+    port: u16,
+    conf: &std::path::Path,
+) -> (
+    std::process::Child,
+    std::sync::Arc<std::sync::Mutex<String>>,
+) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nats-server"))
+        .args([
+            "-c",
+            conf.to_str().unwrap(),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-DV",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let (err, l) = (child.stderr.take().unwrap(), log.clone());
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            let mut l = l.lock().unwrap();
+            l.push_str(&line);
+            l.push('\n');
+        }
+    });
+    (child, log)
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_never_logged_and_failed_logins_do_not_grow_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("auth.conf");
+    std::fs::write(
+        &conf,
+        "authorization {\n  users = [ {user: alice, password: \"Sup3rS3cret!\"} ]\n}\n",
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (mut child, log) = binary_with_auth(port, &conf);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + WAIT;
+    while TcpStream::connect(addr).await.is_err() {
+        assert!(Instant::now() < deadline);
+        sleep(Duration::from_millis(20)).await;
+    }
+    // A good login with -DV tracing on, and bad ones.
+    let (_, mut c) = raw(addr).await;
+    assert_eq!(
+        exchange(
+            &mut c,
+            "CONNECT {\"user\":\"alice\",\"pass\":\"Sup3rS3cret!\",\"verbose\":false}\r\n"
+        )
+        .await,
+        "PONG\r\n"
+    );
+    let failed_login = || async {
+        let (_, mut c) = raw(addr).await;
+        c.write_all(b"CONNECT {\"user\":\"alice\",\"pass\":\"Sup3rS3cret?\"}\r\n")
+            .await
+            .unwrap();
+        let _ = until_closed(&mut c).await;
+    };
+    for _ in 0..1000 {
+        failed_login().await;
+    }
+    sleep(Duration::from_millis(500)).await;
+    let before = rss_kb(child.id());
+    for _ in 0..10_000 {
+        failed_login().await;
+    }
+    sleep(Duration::from_millis(500)).await;
+    let after = rss_kb(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = log.lock().unwrap().clone();
+    assert!(log.contains("authentication error"), "failures are logged");
+    assert!(log.contains("[REDACTED]"), "the traced CONNECT is redacted");
+    assert!(!log.contains("Sup3rS3cret"), "a password reached the log");
+    assert!(
+        after <= before + 4 * 1024,
+        "RSS grew from {before} kB to {after} kB over 10,000 failed logins"
+    );
+}
