@@ -176,6 +176,10 @@ struct RouteInfo<'a> {
     max_payload: u32,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     auth_required: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tls_required: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tls_verify: bool,
     cluster: &'a str,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     cluster_dynamic: bool,
@@ -434,6 +438,8 @@ impl Server {
             headers: true,
             max_payload: opts.max_payload,
             auth_required: !opts.cluster.username.is_empty(),
+            tls_required: opts.cluster.tls.is_some(),
+            tls_verify: opts.cluster.tls.as_ref().is_some_and(|t| t.verify),
             cluster: &name,
             cluster_dynamic: self.cluster.is_dynamic(),
             connect_urls: if opts.cluster.no_advertise {
@@ -653,7 +659,9 @@ struct RouteEnd {
     self_route: bool,
 }
 
-/// Serves one route connection (accepted, or solicited to `url`).
+/// Serves one route connection (accepted, or solicited to `url`): with
+/// cluster TLS the handshake comes first, before CONNECT and INFO, as
+/// nats-server does for routes.
 async fn serve_route(
     server: Arc<Server>,
     socket: TcpStream,
@@ -663,6 +671,75 @@ async fn serve_route(
 ) -> RouteEnd {
     let opts = server.options();
     let _ = socket.set_nodelay(true);
+    let failed = |reason| RouteEnd {
+        reason,
+        peer_id: None,
+        self_route: false,
+    };
+    let Some(tls) = &opts.cluster.tls else {
+        let (rd, wr) = socket.into_split();
+        return serve_route_stream(server, rd, wr, addr, rid, url).await;
+    };
+    let prefix = ConnPrefix::route(addr, rid);
+    let timeout = tls.timeout;
+    let result = match url {
+        Some(url) => {
+            let connector = crate::tls::client_config(tls).map(tokio_rustls::TlsConnector::from);
+            let name = crate::tls::server_name(&url.host);
+            match (connector, name) {
+                (Ok(connector), Ok(name)) => {
+                    tokio::time::timeout(timeout, connector.connect(name, socket))
+                        .await
+                        .map(|r| r.map(tokio_rustls::TlsStream::Client))
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    log::error!("{prefix} - TLS route configuration error: {e}");
+                    return failed(ClosedState::TlsHandshakeError);
+                }
+            }
+        }
+        None => match crate::tls::server_config(tls) {
+            Ok(config) => tokio::time::timeout(
+                timeout,
+                tokio_rustls::TlsAcceptor::from(config).accept(socket),
+            )
+            .await
+            .map(|r| r.map(tokio_rustls::TlsStream::Server)),
+            Err(e) => {
+                log::error!("{prefix} - TLS route configuration error: {e}");
+                return failed(ClosedState::TlsHandshakeError);
+            }
+        },
+    };
+    match result {
+        Ok(Ok(stream)) => {
+            let (rd, wr) = tokio::io::split(stream);
+            serve_route_stream(server, rd, wr, addr, rid, url).await
+        }
+        Ok(Err(e)) => {
+            log::error!("{prefix} - TLS route handshake error: {e}");
+            failed(ClosedState::TlsHandshakeError)
+        }
+        Err(_) => {
+            log::error!("{prefix} - TLS route handshake error: timeout");
+            failed(ClosedState::TlsHandshakeError)
+        }
+    }
+}
+
+async fn serve_route_stream<R, W>(
+    server: Arc<Server>,
+    mut rd: R,
+    wr: W,
+    addr: SocketAddr,
+    rid: u64,
+    url: Option<&RouteUrl>,
+) -> RouteEnd
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let opts = server.options();
     let (max_pending, deadline) = route_limits(&opts);
     let shared = Arc::new(ClientShared::new(
         ConnKind::Route,
@@ -674,7 +751,6 @@ async fn serve_route(
     let prefix = ConnPrefix::route(addr, rid);
     shared.meta.lock().prefix = prefix.to_string();
 
-    let (mut rd, wr) = socket.into_split();
     let writer = {
         let shared = shared.clone();
         tokio::spawn(async move {
@@ -696,6 +772,7 @@ async fn serve_route(
     if let Some(url) = url {
         let connect = RouteConnect {
             echo: true,
+            tls_required: opts.cluster.tls.is_some(),
             user: url.username.clone(),
             pass: url.password.clone(),
             headers: true,
@@ -813,7 +890,7 @@ impl RouteConn {
         }
     }
 
-    async fn read_loop(&mut self, rd: &mut tokio::net::tcp::OwnedReadHalf) -> ClosedState {
+    async fn read_loop<R: tokio::io::AsyncRead + Unpin>(&mut self, rd: &mut R) -> ClosedState {
         let mut buf = BytesMut::with_capacity(READ_BUF);
         let closed = self.shared.closed_token();
         loop {

@@ -597,3 +597,119 @@ async fn credentials_never_logged_and_failed_logins_do_not_grow_memory() {
         "RSS grew from {before} kB to {after} kB over 10,000 failed logins"
     );
 }
+
+fn cluster_opts(p: &Pki, routes: &[SocketAddr]) -> Options {
+    let mut o = Options {
+        host: "127.0.0.1".into(),
+        port: 0,
+        ..Options::default()
+    };
+    o.cluster.name = "sec".into();
+    o.cluster.host = "127.0.0.1".into();
+    o.cluster.port = -1;
+    o.cluster.tls = Some(tls_config(p, true));
+    o.cluster.routes = routes
+        .iter()
+        .map(|a| nats_server::config::RouteUrl::parse(&format!("nats-route://{a}")).unwrap())
+        .collect();
+    o
+}
+
+async fn routed(from: &async_nats::Client, sub: &mut async_nats::Subscriber, subject: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        from.publish(subject.to_string(), "x".into()).await.unwrap();
+        from.flush().await.unwrap();
+        if let Ok(Some(_)) = timeout(Duration::from_millis(200), sub.next()).await {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{subject} never crossed the TLS route"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_over_tls_between_ours_and_with_nats_server() {
+    let p = pki();
+    let a = start(cluster_opts(&p, &[])).await.unwrap();
+    let b = start(cluster_opts(&p, &[a.cluster_addr.unwrap()]))
+        .await
+        .unwrap();
+    let (ca, cb) = (
+        async_nats::connect(format!("nats://{}", a.addr))
+            .await
+            .unwrap(),
+        async_nats::connect(format!("nats://{}", b.addr))
+            .await
+            .unwrap(),
+    );
+    let mut sub = cb.subscribe("tls.route").await.unwrap();
+    cb.flush().await.unwrap();
+    routed(&ca, &mut sub, "tls.route").await;
+    assert_eq!(a.server.num_routes(), 1);
+
+    // A route from a server whose certificate comes from an unknown CA fails.
+    let mut rogue = cluster_opts(&p, &[a.cluster_addr.unwrap()]);
+    if let Some(t) = rogue.cluster.tls.as_mut() {
+        t.cert_file = p.rogue_cert.display().to_string();
+        t.key_file = p.rogue_key.display().to_string();
+    }
+    let r = start(rogue).await.unwrap();
+    sleep(Duration::from_millis(1500)).await;
+    assert_eq!(r.server.num_routes(), 0, "unknown CA must not form a route");
+
+    // The real nats-server joins over TLS.
+    let bin = "/usr/sbin/nats-server";
+    if std::path::Path::new(bin).exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("go.conf");
+        let cport = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let rport = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        std::fs::write(
+            &conf,
+            format!(
+                "host: 127.0.0.1\nport: {cport}\ncluster {{\n  name: sec\n  host: 127.0.0.1\n  port: {rport}\n  routes = [\"nats-route://127.0.0.1:{}\"]\n  tls {{\n    cert_file: \"{}\"\n    key_file: \"{}\"\n    ca_file: \"{}\"\n    timeout: 3\n  }}\n}}\n",
+                a.cluster_addr.unwrap().port(),
+                p.server_cert.display(),
+                p.server_key.display(),
+                p.ca.display()
+            ),
+        )
+        .unwrap();
+        let mut go = Command::new(bin)
+            .args(["-c", conf.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let go_addr: SocketAddr = format!("127.0.0.1:{cport}").parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let cg = loop {
+            if let Ok(c) = async_nats::connect(format!("nats://{go_addr}")).await {
+                break c;
+            }
+            assert!(Instant::now() < deadline, "nats-server did not start");
+            sleep(Duration::from_millis(100)).await;
+        };
+        let mut on_ours = ca.subscribe("tls.mixed").await.unwrap();
+        ca.flush().await.unwrap();
+        routed(&cg, &mut on_ours, "tls.mixed").await;
+        let _ = go.kill();
+        let _ = go.wait();
+    } else {
+        eprintln!("NOTICE: /usr/sbin/nats-server missing; TLS route interop skipped");
+    }
+    for s in [&a, &b, &r] {
+        s.server.shutdown();
+    }
+}
