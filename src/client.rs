@@ -423,7 +423,16 @@ impl Conn {
                 }
                 Ok(())
             }
-            Op::Ok | Op::Info { .. } => Ok(()),
+            Op::Ok => Ok(()),
+            // Ignored, but it must decode, as nats-server requires.
+            Op::Info { json } => {
+                if crate::connect::client_info_decodes(json.of(data)) {
+                    Ok(())
+                } else {
+                    log::error!("{} - bad client INFO", self.prefix);
+                    Err(ClosedState::ProtocolViolation)
+                }
+            }
             Op::Err { text } => {
                 log::error!(
                     "{} - Client Error {}",

@@ -460,6 +460,11 @@ async fn silent_closes_are_protocol_violations() {
         // HPUB without headers negotiated.
         (QUIET_CONNECT, b"HPUB foo 12 12\r\nNATS/1.0\r\n\r\n\r\n"),
         (b"", b"HPUB foo 12 12\r\nNATS/1.0\r\n\r\n\r\n"),
+        // An INFO from the client that does not decode.
+        (QUIET_CONNECT, b"INFO\r\n"),
+        (QUIET_CONNECT, b"INFO x\r\n"),
+        (QUIET_CONNECT, b"INFO []\r\n"),
+        (QUIET_CONNECT, b"INFO {\"port\":\"x\"}\r\n"),
         // -ERR from the client.
         (QUIET_CONNECT, b"-ERR 'oops'\r\n"),
     ];
