@@ -574,7 +574,13 @@ impl Conn {
         // so it precedes a MSG to the publisher's own subscription and a
         // no-responders status.
         self.ok();
-        let msg = Message { shared, ..msg };
+        // An HPUB with an empty header block (`HPUB foo 0 2`) is delivered
+        // as a plain MSG, as nats-server does.
+        let msg = Message {
+            shared,
+            header_len: msg.header_len.filter(|&h| h > 0),
+            ..msg
+        };
         let result = self.server.sublist.match_in(&subject, guard);
         let delivered =
             self.server

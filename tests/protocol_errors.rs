@@ -728,6 +728,10 @@ async fn headers_go_as_hmsg_or_are_stripped() {
     hdr.expect(b"HMSG foo 2 12 12\r\nNATS/1.0\r\n\r\n\r\n")
         .await;
     plain.expect(b"MSG foo 1 0\r\n\r\n").await;
+    // An empty header block is no header block: a plain MSG for everyone.
+    hdr.send(b"HPUB foo 0 2\r\nhi\r\n").await;
+    hdr.expect(b"MSG foo 2 2\r\nhi\r\n").await;
+    plain.expect(b"MSG foo 1 2\r\nhi\r\n").await;
     plain.assert_open().await;
     hdr.assert_open().await;
     run.stop().await;
