@@ -43,7 +43,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{real_binary, start, Event, Raw, RealServer, REAL_2_15, REAL_2_9};
-use nats_server::config::Options;
+use nats_server::config::{Options, User};
 use nats_server::server::Running;
 use serde_json::Value;
 use tokio::time::Instant;
@@ -52,10 +52,21 @@ use tokio::time::Instant;
 
 /// A server configuration both servers can be given: as [`Options`] for
 /// ours, as a config file for nats-server.
+#[derive(Clone, Copy, Default, PartialEq)]
+enum AuthCfg {
+    #[default]
+    None,
+    /// `user: derek, password: s3cr3t`.
+    UserPass,
+    /// `token: s3cr3t`.
+    Token,
+    /// `users: [{derek, s3cr3t}, {bob, b0b}]`.
+    Users,
+}
+
 #[derive(Clone, Default)]
 struct Cfg {
-    /// `user: derek, password: s3cr3t`.
-    user_pass: bool,
+    auth: AuthCfg,
     auth_timeout_ms: Option<u64>,
     max_payload: Option<u32>,
     max_control_line: Option<u32>,
@@ -69,9 +80,21 @@ struct Cfg {
 impl Cfg {
     fn options(&self) -> Options {
         let mut o = common::options();
-        if self.user_pass {
-            o.authorization.user = Some("derek".into());
-            o.authorization.password = Some("s3cr3t".into());
+        match self.auth {
+            AuthCfg::None => {}
+            AuthCfg::UserPass => {
+                o.authorization.user = Some("derek".into());
+                o.authorization.password = Some("s3cr3t".into());
+            }
+            AuthCfg::Token => o.authorization.token = Some("s3cr3t".into()),
+            AuthCfg::Users => {
+                let user = |u: &str, p: &str| User {
+                    username: u.into(),
+                    password: p.into(),
+                    ..User::default()
+                };
+                o.authorization.users = Some(vec![user("derek", "s3cr3t"), user("bob", "b0b")]);
+            }
         }
         if let Some(ms) = self.auth_timeout_ms {
             o.authorization.timeout = Some(Duration::from_millis(ms));
@@ -98,8 +121,12 @@ impl Cfg {
 
     fn conf(&self) -> String {
         let mut c = String::new();
-        if self.user_pass {
-            c.push_str("authorization {\n  user: derek\n  password: s3cr3t\n");
+        if self.auth != AuthCfg::None {
+            c.push_str(match self.auth {
+                AuthCfg::UserPass => "authorization {\n  user: derek\n  password: s3cr3t\n",
+                AuthCfg::Token => "authorization {\n  token: s3cr3t\n",
+                _ => "authorization {\n  users: [\n    {user: derek, password: s3cr3t}\n    {user: bob, password: b0b}\n  ]\n",
+            });
             if let Some(ms) = self.auth_timeout_ms {
                 c.push_str(&format!("  timeout: {}\n", ms as f64 / 1000.0));
             }
@@ -494,7 +521,8 @@ async fn error_rows_and_silent_closes() {
             .send(1, "PUB > 0\r\n\r\n")
             .send(1, "PUB .a 0\r\n\r\n")
             .send(1, "PUB a. 0\r\n\r\n")
-            .send(1, "PUB ok.subject 0\r\n\r\n"),
+            .send(1, "PUB ok.subject 0\r\n\r\n")
+            .send(1, "PUB ok.reply r.* 0\r\n\r\nPUB ok.reply a..b 0\r\n\r\n"),
         conv("pedantic and verbose")
             .send(0, q("SUB > 1\r\n"))
             .send(1, "CONNECT {}\r\nPUB foo.* 0\r\n\r\n"),
@@ -780,6 +808,26 @@ async fn behaviours() {
         conv("no responders, reply sub on another connection")
             .send(1, q("SUB _INBOX.3 1\r\n"))
             .send(0, format!("{NR}PUB nope _INBOX.3 0\r\n\r\n")),
+        conv("no responders, only the requester's own sub, echo off").send(
+            0,
+            "CONNECT {\"verbose\":false,\"headers\":true,\"no_responders\":true,\"echo\":false}\r\n\
+             SUB svc 1\r\nSUB _INBOX.4 2\r\nPUB svc _INBOX.4 0\r\n\r\n",
+        ),
+        conv("no responders, only the requester's own sub")
+            .send(0, format!("{NR}SUB svc 1\r\nSUB _INBOX.5 2\r\nPUB svc _INBOX.5 0\r\n\r\n")),
+        conv("no responders, a queue responder")
+            .send(1, q("SUB svc q 1\r\n"))
+            .send(0, format!("{NR}SUB _INBOX.6 2\r\nPUB svc _INBOX.6 0\r\n\r\n")),
+        conv("echo off skips own queue member")
+            .send(0, "CONNECT {\"verbose\":false,\"echo\":false}\r\nSUB foo q 1\r\n")
+            .send(1, q("SUB foo q 2\r\n"))
+            .send(0, "PUB foo 1\r\n1\r\nPUB foo 1\r\n2\r\nPUB foo 1\r\n3\r\nPUB foo 1\r\n4\r\n"),
+        conv("UNSUB max on a queue sub")
+            .send(0, q("SUB foo q 1\r\nUNSUB 1 2\r\n"))
+            .send(1, q("PUB foo 1\r\n1\r\nPUB foo 1\r\n2\r\nPUB foo 1\r\n3\r\n")),
+        conv("plain and queue subs on one connection")
+            .send(0, q("SUB foo 1\r\nSUB foo q 2\r\nSUB foo r 3\r\nSUB f* 4\r\n"))
+            .send(1, q("PUB foo 0\r\n\r\n")),
     ];
     compare("behaviours", Cfg::default(), convs).await;
 }
@@ -907,11 +955,54 @@ async fn authorization() {
             .send(0, "\"user\":\"derek\",\"pass\":\"s3cr3t\"}\r\nSUB a 1\r\nPUB a 0\r\n\r\n"),
     ];
     let cfg = Cfg {
-        user_pass: true,
+        auth: AuthCfg::UserPass,
         auth_timeout_ms: Some(1000),
         ..Cfg::default()
     };
     compare("authorization", cfg, convs).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_and_users() {
+    let token = vec![
+        one("token", "CONNECT {\"auth_token\":\"s3cr3t\"}\r\nPING\r\n"),
+        one("wrong token", "CONNECT {\"auth_token\":\"s3cr3\"}\r\n"),
+        one(
+            "user instead of token",
+            "CONNECT {\"user\":\"derek\",\"pass\":\"s3cr3t\"}\r\n",
+        ),
+        one("PING before CONNECT", "PING\r\n"),
+    ];
+    let cfg = Cfg {
+        auth: AuthCfg::Token,
+        ..Cfg::default()
+    };
+    compare("token_and_users / token", cfg, token).await;
+    let users = vec![
+        one(
+            "first user",
+            "CONNECT {\"user\":\"derek\",\"pass\":\"s3cr3t\"}\r\n",
+        ),
+        one(
+            "second user",
+            "CONNECT {\"user\":\"bob\",\"pass\":\"b0b\"}\r\n",
+        ),
+        one(
+            "crossed passwords",
+            "CONNECT {\"user\":\"bob\",\"pass\":\"s3cr3t\"}\r\n",
+        ),
+        one(
+            "unknown user",
+            "CONNECT {\"user\":\"eve\",\"pass\":\"b0b\"}\r\n",
+        ),
+        one("token instead", "CONNECT {\"auth_token\":\"s3cr3t\"}\r\n"),
+        one("SUB before CONNECT", "SUB foo 1\r\n"),
+    ];
+    let cfg = Cfg {
+        auth: AuthCfg::Users,
+        ..Cfg::default()
+    };
+    compare("token_and_users / users", cfg, users).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -923,7 +1014,7 @@ async fn authentication_timeout() {
             .drain(0, 1500),
     ];
     let cfg = Cfg {
-        user_pass: true,
+        auth: AuthCfg::UserPass,
         auth_timeout_ms: Some(300),
         ..Cfg::default()
     };
