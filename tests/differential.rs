@@ -1029,6 +1029,16 @@ async fn stale_connection() {
         ..Cfg::default()
     };
     compare("stale_connection", cfg, convs).await;
+    // The PING timer runs before CONNECT too: under auth with a longer
+    // timeout, a silent client is stale first.
+    let convs = vec![conv("silent client under auth").drain(0, 1500)];
+    let cfg = Cfg {
+        auth: AuthCfg::UserPass,
+        auth_timeout_ms: Some(1000),
+        ping: Some((100, 1)),
+        ..Cfg::default()
+    };
+    compare("stale_connection / before CONNECT", cfg, convs).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
