@@ -473,6 +473,14 @@ struct Conn {
 /// A reason to stop reading.
 type Close = ClosedState;
 
+/// How far [`Conn::process`] got through the read buffer.
+enum Batch {
+    /// Every complete op was handled.
+    Done,
+    /// Stopped early: a subscriber is falling behind.
+    Stalled,
+}
+
 impl Conn {
     fn new(
         server: Arc<Server>,
@@ -545,16 +553,27 @@ impl Conn {
                 }
             }
             self.last_in = Instant::now();
-            let result = self.process(&mut buf);
-            self.end_batch().await;
-            if let Err(reason) = result {
-                return reason;
+            // Handle what was read; when a subscriber falls behind mid-way,
+            // stall on it (bounded) before delivering the rest.
+            loop {
+                let result = self.process(&mut buf);
+                self.end_batch().await;
+                match result {
+                    Ok(Batch::Done) => break,
+                    Ok(Batch::Stalled) => continue,
+                    Err(reason) => return reason,
+                }
             }
         }
     }
 
-    /// Parses and handles every complete op in `buf` under one epoch guard.
-    fn process(&mut self, buf: &mut BytesMut) -> Result<(), Close> {
+    /// Parses and handles the complete ops in `buf` under one epoch guard:
+    /// all of them, or up to the first that leaves a subscriber more than
+    /// 3/4 full. nats-server waits on such a subscriber right when it
+    /// delivers to it; waiting only once the whole read was delivered would
+    /// cut off a consumer that is merely behind (one read can hold more
+    /// than its `max_pending`).
+    fn process(&mut self, buf: &mut BytesMut) -> Result<Batch, Close> {
         if self.shared.has_permissions() {
             self.perms = self.shared.permissions();
         }
@@ -569,9 +588,12 @@ impl Conn {
                 self.auth_violation();
                 return Err(ClosedState::AuthenticationViolation);
             }
+            if self.wakes.has_stalled() {
+                return Ok(Batch::Stalled);
+            }
             let frame = match self.parser.next(buf) {
                 Ok(Some(frame)) => frame,
-                Ok(None) => return Ok(()),
+                Ok(None) => return Ok(Batch::Done),
                 Err(e) => {
                     log::error!("{} - {e}", self.prefix);
                     if let Some(text) = e.err_text() {
@@ -666,7 +688,16 @@ impl Conn {
                 }
                 Ok(())
             }
-            Op::Ok | Op::Info { .. } => Ok(()),
+            Op::Ok => Ok(()),
+            // Ignored, but it must decode, as nats-server requires.
+            Op::Info { json } => {
+                if crate::connect::client_info_decodes(json.of(data)) {
+                    Ok(())
+                } else {
+                    log::error!("{} - bad client INFO", self.prefix);
+                    Err(ClosedState::ProtocolViolation)
+                }
+            }
             Op::Err { text } => {
                 log::error!(
                     "{} - Client Error {}",
@@ -859,7 +890,13 @@ impl Conn {
         // so it precedes a MSG to the publisher's own subscription and a
         // no-responders status.
         self.ok();
-        let msg = Message { shared, ..msg };
+        // An HPUB with an empty header block (`HPUB foo 0 2`) is delivered
+        // as a plain MSG, as nats-server does.
+        let msg = Message {
+            shared,
+            header_len: msg.header_len.filter(|&h| h > 0),
+            ..msg
+        };
         let result = self.server.sublist.match_in(&subject, guard);
         let delivered =
             self.server

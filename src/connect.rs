@@ -11,7 +11,8 @@
 //! ([`ConnectOptions::apply`]): a second CONNECT changes only the fields it
 //! names, `null` changes nothing (`CONNECT null` is accepted), keys match
 //! field names case-insensitively (the last one wins), and anything but an
-//! object or `null` is malformed.
+//! object or `null` is malformed. The same decoding decides whether an `INFO`
+//! from a client is acceptable ([`client_info_decodes`]).
 
 use std::fmt;
 
@@ -140,6 +141,51 @@ impl ConnectOptions {
     }
 }
 
+/// Whether an `INFO` sent by a client decodes as nats-server's `Info`:
+/// nats-server ignores a client's INFO but closes the connection (silently)
+/// when `json.Unmarshal` fails — not an object or `null`, trailing bytes, or
+/// a wrongly typed field. The commonly sent fields are type-checked, with
+/// Go's case-insensitive key matching.
+pub fn client_info_decodes(json: &[u8]) -> bool {
+    /// nats-server's `Info` fields a client could plausibly send, with
+    /// their Go types.
+    #[derive(Deserialize)]
+    #[allow(dead_code)] // only decoded, to check the types
+    struct GoInfo {
+        server_id: Option<String>,
+        server_name: Option<String>,
+        version: Option<String>,
+        proto: Option<i64>,
+        git_commit: Option<String>,
+        go: Option<String>,
+        host: Option<String>,
+        port: Option<i64>,
+        headers: Option<bool>,
+        auth_required: Option<bool>,
+        tls_required: Option<bool>,
+        tls_verify: Option<bool>,
+        tls_available: Option<bool>,
+        max_payload: Option<i32>,
+        jetstream: Option<bool>,
+        client_id: Option<u64>,
+        client_ip: Option<String>,
+        nonce: Option<String>,
+        cluster: Option<String>,
+        connect_urls: Option<Vec<String>>,
+        ldm: Option<bool>,
+    }
+    let Ok(Fields(fields)) = serde_json::from_slice(json) else {
+        return false;
+    };
+    let map: serde_json::Map<String, Value> = fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect();
+    serde_json::from_value::<GoInfo>(Value::Object(map)).is_ok()
+}
+
 /// A JSON object's members in document order, or `None` for `null`.
 struct Fields(Option<Vec<(String, Value)>>);
 
@@ -230,6 +276,32 @@ mod tests {
         assert!(o.verbose && !o.echo);
         let o = ConnectOptions::parse(br#"{"Verbose":true,"verbose":false}"#).unwrap();
         assert!(!o.verbose);
+    }
+
+    #[test]
+    fn client_info_must_decode_as_go_would() {
+        for ok in [
+            &b"{}"[..],
+            b"null",
+            b"{\"port\":4222,\"foo\":[1]}",
+            b"{\"Port\":null}",
+        ] {
+            assert!(client_info_decodes(ok), "{}", String::from_utf8_lossy(ok));
+        }
+        for bad in [
+            &b""[..],
+            b"x",
+            b"[]",
+            b"{} x",
+            b"{\"port\":\"x\"}",
+            b"{\"PORT\":\"x\"}",
+        ] {
+            assert!(
+                !client_info_decodes(bad),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]

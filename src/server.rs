@@ -562,6 +562,12 @@ impl Wakes {
         self.clients.push(client.clone());
     }
 
+    /// A subscriber was found more than 3/4 full since the last flush.
+    #[inline]
+    pub fn has_stalled(&self) -> bool {
+        self.stalled.is_some()
+    }
+
     fn stalled(&mut self, client: &Arc<ClientShared>) {
         if self.stalled.is_none() {
             self.stalled = Some(client.clone());

@@ -251,8 +251,17 @@ async fn stale_connection_closes() {
         }
     }
     assert!(pings >= 2, "only {pings} server PINGs in 600ms");
+    // Still usable (answering the PINGs that keep coming).
     c.send(b"SUB foo 1\r\nPUB foo 0\r\n\r\n").await;
-    c.expect(b"MSG foo 1 0\r\n\r\n").await;
+    loop {
+        match c.next(WAIT).await {
+            Event::Frame(f) if f == b"PING\r\n" => c.send(b"PONG\r\n").await,
+            other => {
+                assert_eq!(other, Event::frame(b"MSG foo 1 0\r\n\r\n"));
+                break;
+            }
+        }
+    }
     run.stop().await;
 }
 
@@ -460,6 +469,11 @@ async fn silent_closes_are_protocol_violations() {
         // HPUB without headers negotiated.
         (QUIET_CONNECT, b"HPUB foo 12 12\r\nNATS/1.0\r\n\r\n\r\n"),
         (b"", b"HPUB foo 12 12\r\nNATS/1.0\r\n\r\n\r\n"),
+        // An INFO from the client that does not decode.
+        (QUIET_CONNECT, b"INFO\r\n"),
+        (QUIET_CONNECT, b"INFO x\r\n"),
+        (QUIET_CONNECT, b"INFO []\r\n"),
+        (QUIET_CONNECT, b"INFO {\"port\":\"x\"}\r\n"),
         // -ERR from the client.
         (QUIET_CONNECT, b"-ERR 'oops'\r\n"),
     ];
@@ -714,6 +728,10 @@ async fn headers_go_as_hmsg_or_are_stripped() {
     hdr.expect(b"HMSG foo 2 12 12\r\nNATS/1.0\r\n\r\n\r\n")
         .await;
     plain.expect(b"MSG foo 1 0\r\n\r\n").await;
+    // An empty header block is no header block: a plain MSG for everyone.
+    hdr.send(b"HPUB foo 0 2\r\nhi\r\n").await;
+    hdr.expect(b"MSG foo 2 2\r\nhi\r\n").await;
+    plain.expect(b"MSG foo 1 2\r\nhi\r\n").await;
     plain.assert_open().await;
     hdr.assert_open().await;
     run.stop().await;
