@@ -17,6 +17,7 @@ use crate::hist::LatencyHist;
 use crate::publisher::filler;
 use crate::report::{Rate, Report};
 use crate::scenario::Bound;
+use std::collections::HashMap;
 use std::time::Instant;
 use tokio::sync::watch;
 
@@ -155,7 +156,8 @@ async fn request(
     let subject = opts.subject.as_bytes();
     let mut reply = Vec::with_capacity(inbox.len() + 21);
     let mut out = Vec::with_capacity(window * (payload.len() + 64));
-    let mut in_flight: Vec<Option<(u64, Instant)>> = vec![None; window];
+    // Replies from several responders can overtake each other: key by sequence number.
+    let mut in_flight: HashMap<u64, Instant> = HashMap::with_capacity(window);
     let mut encode = |out: &mut Vec<u8>, seq: u64| {
         reply.clear();
         reply.extend_from_slice(inbox.as_bytes());
@@ -168,7 +170,7 @@ async fn request(
     let started = Instant::now();
     while next < bound.count && (next as usize) < window {
         encode(&mut out, next);
-        in_flight[next as usize % window] = Some((next, started));
+        in_flight.insert(next, started);
         next += 1;
     }
     conn.write_all(&out).await?;
@@ -186,9 +188,8 @@ async fn request(
             .map_err(|_| Error::Timeout(format!("waiting for a reply on {inbox}")))??;
         let now = Instant::now();
         for (seq, len) in seqs.drain(..) {
-            let slot = (seq % window as u64) as usize;
-            match in_flight[slot].take() {
-                Some((s, at)) if s == seq && len == opts.size => hist.record(now - at),
+            match in_flight.remove(&seq) {
+                Some(at) if len == opts.size => hist.record(now - at),
                 _ => {
                     return Err(Error::Unexpected(format!(
                         "reply {seq} ({len} bytes) matches no request in flight"
@@ -200,7 +201,7 @@ async fn request(
             issuing = issuing && next < bound.count && !bound.expired();
             if issuing {
                 encode(&mut out, next);
-                in_flight[next as usize % window] = Some((next, now));
+                in_flight.insert(next, now);
                 next += 1;
             }
         }
