@@ -163,6 +163,12 @@ impl Parser {
         matches!(self.state, State::Line) && self.line.is_empty()
     }
 
+    /// Bytes held between chunks (the split control line and, when payloads are kept, the
+    /// split payload).
+    pub fn buffered(&self) -> usize {
+        self.line.len() + self.data.len()
+    }
+
     /// Parses one chunk, calling `on` for every frame completed in it. Events borrow from
     /// `chunk` or from the parser and live only for the call.
     pub fn feed<F>(&mut self, mut chunk: &[u8], on: &mut F) -> Result<(), ParseError>
