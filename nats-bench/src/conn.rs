@@ -107,14 +107,16 @@ impl Reader {
 pub struct Writer {
     wr: OwnedWriteHalf,
     written: u64,
+    timeout: Duration,
 }
 
 impl Writer {
-    /// Writes all of `buf` to the socket.
+    /// Writes all of `buf` to the socket; a server that stops reading for longer than the
+    /// connection's timeout fails the write.
     pub async fn write_all(&mut self, buf: &[u8]) -> Result<()> {
-        self.wr
-            .write_all(buf)
+        tokio::time::timeout(self.timeout, self.wr.write_all(buf))
             .await
+            .map_err(|_| Error::Timeout("writing to server (it stopped reading)".into()))?
             .map_err(|e| Error::io("writing to server", e))?;
         self.written += buf.len() as u64;
         Ok(())
@@ -159,7 +161,11 @@ impl Conn {
                 parser: Parser::new(opts.keep_payload),
                 buf: vec![0; opts.read_buf.max(64)],
             },
-            writer: Writer { wr, written: 0 },
+            writer: Writer {
+                wr,
+                written: 0,
+                timeout: opts.timeout,
+            },
             timeout: opts.timeout,
             owed_pongs: 0,
         };

@@ -268,24 +268,28 @@ fn spawn_bar(
         tokio::time::sleep(Duration::from_secs(1)).await;
         b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
         let started = std::time::Instant::now();
+        let counted =
+            ProgressStyle::with_template("{bar:40} {human_pos}/{human_len} {msg} eta {eta}")
+                .expect("valid template");
+        let timed =
+            ProgressStyle::with_template("{bar:40} {elapsed} {msg}").expect("valid template");
         loop {
             let total = progress.total.load(Ordering::Relaxed);
             let done = progress.done.load(Ordering::Relaxed);
+            // The bar appears a second in: count that second in the elapsed time.
+            let secs = started.elapsed().as_secs_f64() + 1.0;
+            let rate = format!("{:.0}/s", done as f64 / secs);
             if total > 0 {
-                b.set_style(
-                    ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} {eta}")
-                        .expect("valid template"),
-                );
+                b.set_style(counted.clone());
                 b.set_length(total);
                 b.set_position(done.min(total));
+                b.set_message(rate);
             } else if let Some(d) = duration {
-                b.set_style(
-                    ProgressStyle::with_template("{bar:40} {msg}").expect("valid template"),
-                );
+                b.set_style(timed.clone());
                 let ms = d.as_millis().max(1) as u64;
                 b.set_length(ms);
-                b.set_position((started.elapsed().as_millis() as u64 + 1000).min(ms));
-                b.set_message(format!("{done} done"));
+                b.set_position(((secs * 1000.0) as u64).min(ms));
+                b.set_message(format!("{done} done, {rate}"));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

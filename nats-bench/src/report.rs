@@ -171,16 +171,21 @@ impl Report {
     /// Text for people.
     pub fn to_text(&self) -> String {
         let mut t = String::new();
-        let _ = writeln!(
+        let _ = write!(
             t,
-            "{}: nats-server {} at {}, {} B payloads, {} pub, {} sub",
-            self.scenario,
-            self.server_version,
-            self.server_addr,
-            self.msg_size,
-            self.publishers,
-            self.subscribers
+            "{}: nats-server {} at {}",
+            self.scenario, self.server_version, self.server_addr
         );
+        if self.publish.is_some() || self.receive.is_some() {
+            let _ = write!(t, ", {} B payloads", self.msg_size);
+        }
+        if self.publishers > 0 {
+            let _ = write!(t, ", {} pub", self.publishers);
+        }
+        if self.subscribers > 0 {
+            let _ = write!(t, ", {} sub", self.subscribers);
+        }
+        t.push('\n');
         for (label, rate) in [("publish", &self.publish), ("receive", &self.receive)] {
             if let Some(r) = rate {
                 let _ = writeln!(
