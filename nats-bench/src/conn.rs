@@ -12,7 +12,7 @@
 //!
 //! **What it must never do.** Buffer outgoing data behind the caller's back (every write goes
 //! straight to the socket, so the caller decides the batching), copy incoming messages (see
-//! [`parse`]), reconnect, or wait without a bound: every wait here has a timeout.
+//! [`Parser`]), reconnect, or wait without a bound: every wait here has a timeout.
 
 mod parse;
 

@@ -171,11 +171,19 @@ impl Report {
     /// Text for people.
     pub fn to_text(&self) -> String {
         let mut t = String::new();
-        let _ = write!(
-            t,
-            "{}: nats-server {} at {}",
-            self.scenario, self.server_version, self.server_addr
-        );
+        if self.server_version == crate::sink::SINK_VERSION {
+            let _ = write!(
+                t,
+                "{}: in-process sink at {}",
+                self.scenario, self.server_addr
+            );
+        } else {
+            let _ = write!(
+                t,
+                "{}: nats-server {} at {}",
+                self.scenario, self.server_version, self.server_addr
+            );
+        }
         if self.publish.is_some() || self.receive.is_some() {
             let _ = write!(t, ", {} B payloads", self.msg_size);
         }
