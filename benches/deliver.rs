@@ -55,24 +55,24 @@ struct Setup {
 }
 
 async fn setup(subs: usize) -> Setup {
+    setup_as(subs, Options::default(), "{\"verbose\":false}").await
+}
+
+/// A server with `opts`; every client connects with `connect`.
+async fn setup_as(subs: usize, opts: Options, connect: &str) -> Setup {
     let server = start(Options {
         host: "127.0.0.1".into(),
         port: 0,
-        ..Options::default()
+        ..opts
     })
     .await
     .unwrap();
     let mut subscribers = Vec::new();
+    let sub_connect = format!("CONNECT {connect}\r\nSUB bench.x 1\r\n");
     for _ in 0..subs {
-        subscribers.push(
-            raw(
-                server.addr,
-                b"CONNECT {\"verbose\":false}\r\nSUB bench.x 1\r\n",
-            )
-            .await,
-        );
+        subscribers.push(raw(server.addr, sub_connect.as_bytes()).await);
     }
-    let publisher = raw(server.addr, b"CONNECT {\"verbose\":false}\r\n").await;
+    let publisher = raw(server.addr, format!("CONNECT {connect}\r\n").as_bytes()).await;
     let mut frame = format!("PUB bench.x {}\r\n", PAYLOAD.len()).into_bytes();
     frame.extend_from_slice(PAYLOAD);
     frame.extend_from_slice(b"\r\n");
@@ -133,9 +133,59 @@ fn publish_deliver(c: &mut Criterion) {
     g.finish();
 }
 
+/// The same 1:1 stream from an unrestricted user and from one whose
+/// publish and subscribe permissions are checked on every message (the
+/// allow list matches, so every message is delivered).
+fn permission_checks(c: &mut Criterion) {
+    use nats_server::config::{Permissions, SubjectPermission, User};
+    let full = std::env::args().any(|a| a == "--bench");
+    let rt = Runtime::new().unwrap();
+    let msgs = if full { 200_000 } else { 1000 };
+    let allow = |subjects: &[&str]| SubjectPermission {
+        allow: Some(subjects.iter().map(|s| s.to_string()).collect()),
+        deny: Some(vec!["bench.denied".into()]),
+    };
+    let users = vec![
+        User {
+            username: "free".into(),
+            password: "pw".into(),
+            ..User::default()
+        },
+        User {
+            username: "limited".into(),
+            password: "pw".into(),
+            permissions: Some(Permissions {
+                publish: Some(allow(&["bench.>", "other.*"])),
+                subscribe: Some(allow(&["bench.*"])),
+                allow_responses: None,
+            }),
+            ..User::default()
+        },
+    ];
+    let mut g = c.benchmark_group("publish_deliver_permissions");
+    g.throughput(Throughput::Elements(msgs as u64));
+    for user in ["free", "limited"] {
+        let mut opts = Options::default();
+        opts.authorization.users = Some(users.clone());
+        let connect = format!("{{\"verbose\":false,\"user\":\"{user}\",\"pass\":\"pw\"}}");
+        let mut s = rt.block_on(setup_as(1, opts, &connect));
+        g.bench_function(user, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    total += rt.block_on(round(&mut s, msgs));
+                }
+                total
+            })
+        });
+        rt.block_on(s.server.stop());
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(10).measurement_time(Duration::from_secs(5));
-    targets = publish_deliver
+    targets = publish_deliver, permission_checks
 }
 criterion_main!(benches);

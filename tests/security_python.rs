@@ -34,7 +34,9 @@ async fn nats_py_over_tls_with_user_token_and_nkey() {
     let dir = tempfile::tempdir().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "py ca");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "py ca");
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
     let key = KeyPair::generate().unwrap();
     let cert = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
@@ -46,7 +48,11 @@ async fn nats_py_over_tls_with_user_token_and_nkey() {
         std::fs::write(&p, text).unwrap();
         p
     };
-    let (ca_file, cert_file, key_file) = (write("ca.pem", ca.pem()), write("s.pem", cert.pem()), write("s.key", key.serialize_pem()));
+    let (ca_file, cert_file, key_file) = (
+        write("ca.pem", ca.pem()),
+        write("s.pem", cert.pem()),
+        write("s.key", key.serialize_pem()),
+    );
     let tls = TlsConfig {
         cert_file: cert_file.display().to_string(),
         key_file: key_file.display().to_string(),
@@ -101,7 +107,13 @@ async fn nats_py_over_tls_with_user_token_and_nkey() {
             move || {
                 Command::new(py)
                     .arg(script)
-                    .args([url.as_str(), ca_file.to_str().unwrap(), mode, good.as_str(), bad.as_str()])
+                    .args([
+                        url.as_str(),
+                        ca_file.to_str().unwrap(),
+                        mode,
+                        good.as_str(),
+                        bad.as_str(),
+                    ])
                     .output()
                     .unwrap()
             }

@@ -24,10 +24,14 @@ fn check(subject_sub: &'static str, published: &'static [&'static str], cache_sl
     }
     let phase = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
+    // Checks completed by all readers; the writer waits (boundedly) for a
+    // new one in each stable phase, so the test always checks something
+    // however busy the machine is.
+    let checks = Arc::new(AtomicU64::new(0));
 
     let readers: Vec<_> = (0..2)
         .map(|_| {
-            let (s, phase, done) = (s.clone(), phase.clone(), done.clone());
+            let (s, phase, done, checks) = (s.clone(), phase.clone(), done.clone(), checks.clone());
             thread::spawn(move || {
                 let mut checked = 0u64;
                 while !done.load(Acquire) {
@@ -49,6 +53,7 @@ fn check(subject_sub: &'static str, published: &'static [&'static str], cache_sl
                             _ => continue,
                         }
                         checked += 1;
+                        checks.fetch_add(1, Release);
                     }
                     thread::yield_now();
                 }
@@ -81,11 +86,11 @@ fn check(subject_sub: &'static str, published: &'static [&'static str], cache_sl
         phase.store(4 * k + 1, Release);
         s.insert(subject_sub, None, VALUE).unwrap();
         phase.store(4 * k + 2, Release);
-        settle();
+        settle(&checks);
         phase.store(4 * k + 3, Release);
         s.remove(subject_sub, None, &VALUE).unwrap();
         phase.store(4 * k + 4, Release);
-        settle();
+        settle(&checks);
     }
     done.store(true, Release);
     churner.join().unwrap();
@@ -93,10 +98,12 @@ fn check(subject_sub: &'static str, published: &'static [&'static str], cache_sl
     assert!(checked > 0, "no match was checked");
 }
 
-/// Holds a stable phase long enough for readers (on a shared 2-core machine)
-/// to get a look in.
-fn settle() {
-    for _ in 0..4 {
+/// Holds a stable phase until a reader has checked a match in it, or at most
+/// 20 ms (on a shared 2-core machine readers may not be scheduled at once).
+fn settle(checks: &AtomicU64) {
+    let before = checks.load(Acquire);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(20);
+    while checks.load(Acquire) == before && std::time::Instant::now() < deadline {
         thread::yield_now();
     }
 }
