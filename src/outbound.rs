@@ -271,6 +271,11 @@ impl Outbound {
         self.drained.notify_waiters();
     }
 
+    /// The pending-bytes limit of this connection.
+    pub fn max_pending(&self) -> usize {
+        self.max_pending
+    }
+
     pub fn stats(&self) -> OutStats {
         let st = self.state.lock();
         OutStats {

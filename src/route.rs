@@ -56,6 +56,8 @@ const RETRY_DELAY: Duration = Duration::from_secs(1);
 /// times the client `write_deadline`, before being cut.
 const ROUTE_BUFFER_FACTOR: u64 = 4;
 const READ_BUF: usize = 64 * 1024;
+/// Longest a route's reader waits for one slow local subscriber per batch.
+const STALL_MAX: Duration = Duration::from_millis(5);
 
 /// Cluster-wide settings and state shared by all routes.
 pub struct ClusterState {
@@ -918,22 +920,35 @@ impl RouteConn {
                     return ClosedState::AuthenticationTimeout;
                 }
             }
-            let result = self.process(&mut buf);
-            self.wakes.flush(&self.server);
-            if let Err(reason) = result {
-                return reason;
+            // As for clients: when a local subscriber falls behind mid-way,
+            // wait on it (bounded) before delivering the rest of the read.
+            loop {
+                let result = self.process(&mut buf);
+                if let Some(slow) = self.wakes.flush(&self.server) {
+                    slow.out.stall(STALL_MAX).await;
+                }
+                match result {
+                    Ok(true) => break,
+                    Ok(false) => continue,
+                    Err(reason) => return reason,
+                }
             }
         }
     }
 
-    fn process(&mut self, buf: &mut BytesMut) -> Result<(), ClosedState> {
+    /// Handles the complete ops in `buf`; `Ok(false)` when it stopped early
+    /// because a subscriber fell behind.
+    fn process(&mut self, buf: &mut BytesMut) -> Result<bool, ClosedState> {
         let server = self.server.clone();
         let guard = server.sublist.pin();
         let (mut msgs, mut bytes) = (0u64, 0u64);
         let result = loop {
+            if self.wakes.has_stalled() {
+                break Ok(false);
+            }
             let frame = match self.parser.next(buf) {
                 Ok(Some(frame)) => frame,
-                Ok(None) => break Ok(()),
+                Ok(None) => break Ok(true),
                 Err(e) => {
                     log::error!("{} - {e}", self.prefix);
                     if let Some(text) = e.err_text() {

@@ -381,11 +381,28 @@ impl Server {
             }
         }
         for target in &routes {
-            if let Push::Queued { wake, .. } = target.route.out.push_rmsg(msg, &target.queues) {
-                if wake {
-                    wakes.push(target.route);
+            match target.route.out.push_rmsg(msg, &target.queues) {
+                Push::Queued { wake, stall } => {
+                    if wake {
+                        wakes.push(target.route);
+                    }
+                    if stall {
+                        // Slow the publisher down rather than cut the route.
+                        wakes.stalled(target.route);
+                    }
+                    delivered += 1;
                 }
-                delivered += 1;
+                Push::SlowConsumer => {
+                    log::notice!(
+                        "{} - Slow Consumer Detected: MaxPending of {} Exceeded",
+                        target.route.prefix(),
+                        target.route.out.max_pending()
+                    );
+                    target
+                        .route
+                        .close(ClosedState::SlowConsumerPendingBytes, false);
+                }
+                Push::Closed => {}
             }
         }
         delivered
@@ -456,7 +473,7 @@ impl Server {
                 log::notice!(
                     "{} - Slow Consumer Detected: MaxPending of {} Exceeded",
                     client.prefix(),
-                    self.opts.read().max_pending
+                    client.out.max_pending()
                 );
                 client.close(ClosedState::SlowConsumerPendingBytes, false);
                 return false;

@@ -330,3 +330,51 @@ async fn lame_duck_moves_clients_to_another_server() {
     wait_for("A to shut down", || a.server.is_shutting_down()).await;
     b.server.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_out_bursts_do_not_cut_routes() {
+    // Small buffers everywhere: a route may hold 4 x 256 KiB. A burst of
+    // 8 MiB must be throttled at the publisher, not drop the route.
+    let small = |routes: &[SocketAddr]| {
+        let mut o = options(0, routes);
+        o.max_pending = 256 * 1024;
+        o
+    };
+    let a = start(small(&[])).await.unwrap();
+    let b = start(small(&[a.cluster_addr.unwrap()])).await.unwrap();
+    mesh(&[&a, &b]).await;
+    let subs: Vec<async_nats::Client> = vec![client(&b).await, client(&b).await, client(&b).await];
+    let mut streams = Vec::new();
+    for nc in &subs {
+        streams.push(nc.subscribe("burst").await.unwrap());
+        nc.flush().await.unwrap();
+    }
+    interest(&[&a], "burst").await;
+    let publisher = client(&a).await;
+    const N: usize = 8 * 1024;
+    let payload = bytes::Bytes::from(vec![b'x'; 1024]);
+    for _ in 0..N {
+        publisher.publish("burst", payload.clone()).await.unwrap();
+    }
+    publisher.flush().await.unwrap();
+    for s in &mut streams {
+        let mut got = 0;
+        while got < N {
+            match timeout(WAIT, s.next()).await {
+                Ok(Some(_)) => got += 1,
+                _ => break,
+            }
+        }
+        assert_eq!(got, N, "every message crossed the route");
+    }
+    assert_eq!(a.server.num_routes(), 1, "the route survived the burst");
+    assert_eq!(
+        a.server
+            .stats
+            .slow_consumers
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    a.server.shutdown();
+    b.server.shutdown();
+}
