@@ -10,6 +10,9 @@ use nats_server::config::{Options, TlsConfig, User};
 use nats_server::server::start;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 
+/// A mode, how to configure the server for it, good and bad credentials.
+type Case = (&'static str, Box<dyn Fn(&mut Options)>, String, String);
+
 fn python() -> Option<PathBuf> {
     let candidates = [
         std::env::var("NATS_PY_PYTHON").ok().map(PathBuf::from),
@@ -61,7 +64,7 @@ async fn nats_py_over_tls_with_user_token_and_nkey() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/secure_clients.py");
     let nkey = nkeys::KeyPair::new_user();
     let stranger = nkeys::KeyPair::new_user();
-    let cases: Vec<(&str, Box<dyn Fn(&mut Options)>, String, String)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "user",
             Box::new(|o: &mut Options| {
