@@ -25,23 +25,22 @@ use std::time::{Duration, SystemTime};
 
 use bytes::{Buf, Bytes, BytesMut};
 use parking_lot::{Mutex, RwLock};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::time::{sleep_until, Instant};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::AuthOutcome;
 use crate::close::ClosedState;
+use crate::conn::{self, Event, READ_BUF};
 use crate::connect::{ConnectError, ConnectOptions};
 use crate::log::{self, ConnKind, ConnPrefix};
-use crate::outbound::{self, Message, Outbound, Push, WriterEnd};
+use crate::outbound::{self, Message, Outbound, Push};
 use crate::parser::{Frame, Limits, Op, Parser, Role};
 use crate::permissions::Permissions;
 use crate::server::{Server, Wakes};
 use crate::subscription::{SubRef, Subscription};
 
-/// Read buffer size; also the most one batch parses.
-const READ_BUF: usize = 64 * 1024;
 /// First server PING after connect (nats-server's `firstClientPingInterval`).
 const FIRST_PING: Duration = Duration::from_secs(2);
 /// Longest a publisher waits for one slow subscriber per read batch.
@@ -377,25 +376,7 @@ async fn serve_stream<R, W>(
 {
     let opts = server.options();
     let base_prefix = ConnPrefix::client(shared.addr, shared.cid);
-    let writer = {
-        let shared = shared.clone();
-        let deadline = opts.write_deadline;
-        tokio::spawn(async move {
-            let end = outbound::write_loop(&shared.out, wr, deadline).await;
-            match end {
-                WriterEnd::Closed => {}
-                WriterEnd::Deadline { chunks, bytes } => {
-                    log::notice!(
-                        "{} - Slow Consumer Detected: WriteDeadline of {} exceeded with {chunks} chunks of {bytes} total bytes.",
-                        shared.prefix(),
-                        crate::config::go::format_duration(deadline)
-                    );
-                    shared.close(ClosedState::SlowConsumerWriteDeadline, false);
-                }
-                WriterEnd::Io(_) => shared.close(ClosedState::WriteError, false),
-            }
-        })
-    };
+    let writer = conn::spawn_writer(shared.clone(), wr, opts.write_deadline);
 
     if let Some(info) = info {
         shared.out.push_proto(&info);
@@ -429,10 +410,7 @@ async fn serve_stream<R, W>(
     } else {
         Duration::from_millis(100)
     };
-    let mut writer = writer;
-    if tokio::time::timeout(grace, &mut writer).await.is_err() {
-        writer.abort();
-    }
+    conn::finish_writer(writer, grace).await;
     server.remove_client_subs(&shared);
     server.unregister_client(&shared, reason);
     log::debug!(
@@ -526,27 +504,25 @@ impl Conn {
 
     async fn read_loop<R: AsyncRead + Unpin>(&mut self, rd: &mut R) -> Close {
         let mut buf = BytesMut::with_capacity(READ_BUF);
-        let closed = self.shared.closed.clone();
         loop {
-            if buf.capacity() - buf.len() < READ_BUF / 4 {
-                buf.reserve(READ_BUF);
-            }
-            let far = Instant::now() + Duration::from_secs(86_400);
-            tokio::select! {
-                biased;
-                _ = closed.cancelled() => return self.shared.reason().unwrap_or(ClosedState::ServerShutdown),
-                read = rd.read_buf(&mut buf) => match read {
-                    Ok(0) => return ClosedState::ClientClosed,
-                    Ok(_) => {}
-                    Err(_) => return ClosedState::ReadError,
-                },
-                _ = sleep_until(self.next_ping) => {
+            match conn::next_event(
+                &self.shared,
+                rd,
+                &mut buf,
+                self.next_ping,
+                self.auth_deadline,
+            )
+            .await
+            {
+                Event::Data => {}
+                Event::Closed(reason) => return reason,
+                Event::PingTimer => {
                     if let Err(reason) = self.ping_timer() {
                         return reason;
                     }
                     continue;
                 }
-                _ = sleep_until(self.auth_deadline.unwrap_or(far)), if self.auth_deadline.is_some() => {
+                Event::AuthTimeout => {
                     self.send_err("Authentication Timeout");
                     log::error!("{} - Authentication Timeout", self.prefix);
                     return ClosedState::AuthenticationTimeout;

@@ -13,6 +13,7 @@ pub mod parser;
 pub mod auth;
 pub mod client;
 pub mod close;
+pub mod conn;
 pub mod connect;
 pub mod info;
 pub mod lameduck;

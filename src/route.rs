@@ -27,16 +27,16 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
-use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::time::{sleep, sleep_until, Instant};
+use tokio::time::{sleep, Instant};
 
 use crate::client::{unix_nanos, ClientShared};
 use crate::close::ClosedState;
 use crate::config::{Options, RouteUrl, VERSION};
+use crate::conn::{self, Event, READ_BUF};
 use crate::info;
 use crate::log::{self, ConnKind, ConnPrefix};
-use crate::outbound::{self, Message, WriterEnd};
+use crate::outbound::{self, Message};
 use crate::parser::{Frame, Limits, Op, Parser, Role};
 use crate::server::{Server, Wakes};
 use crate::subscription::{SubRef, Subscription};
@@ -55,7 +55,6 @@ const RETRY_DELAY: Duration = Duration::from_secs(1);
 /// Routes buffer this many times the client `max_pending`, and wait this many
 /// times the client `write_deadline`, before being cut.
 const ROUTE_BUFFER_FACTOR: u64 = 4;
-const READ_BUF: usize = 64 * 1024;
 /// Longest a route's reader waits for one slow local subscriber per batch.
 const STALL_MAX: Duration = Duration::from_millis(5);
 
@@ -753,23 +752,7 @@ where
     let prefix = ConnPrefix::route(addr, rid);
     shared.meta.lock().prefix = prefix.to_string();
 
-    let writer = {
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            match outbound::write_loop(&shared.out, wr, deadline).await {
-                WriterEnd::Closed => {}
-                WriterEnd::Deadline { chunks, bytes } => {
-                    log::notice!(
-                        "{} - Slow Consumer Detected: WriteDeadline of {} exceeded with {chunks} chunks of {bytes} total bytes.",
-                        shared.prefix(),
-                        crate::config::go::format_duration(deadline)
-                    );
-                    shared.close(ClosedState::SlowConsumerWriteDeadline, false);
-                }
-                WriterEnd::Io(_) => shared.close(ClosedState::WriteError, false),
-            }
-        })
-    };
+    let writer = conn::spawn_writer(shared.clone(), wr, deadline);
 
     if let Some(url) = url {
         let connect = RouteConnect {
@@ -798,13 +781,7 @@ where
 
     shared.close(reason, reason.flushes());
     let reason = shared.reason().unwrap_or(reason);
-    let mut writer = writer;
-    if tokio::time::timeout(Duration::from_secs(1), &mut writer)
-        .await
-        .is_err()
-    {
-        writer.abort();
-    }
+    conn::finish_writer(writer, Duration::from_secs(1)).await;
     server.remove_client_subs(&shared);
     let peer_id = conn.peer.as_ref().map(|p| p.server_id.clone());
     if conn.registered {
@@ -894,27 +871,25 @@ impl RouteConn {
 
     async fn read_loop<R: tokio::io::AsyncRead + Unpin>(&mut self, rd: &mut R) -> ClosedState {
         let mut buf = BytesMut::with_capacity(READ_BUF);
-        let closed = self.shared.closed_token();
         loop {
-            if buf.capacity() - buf.len() < READ_BUF / 4 {
-                buf.reserve(READ_BUF);
-            }
-            let far = Instant::now() + Duration::from_secs(86_400);
-            tokio::select! {
-                biased;
-                _ = closed.cancelled() => return self.shared.reason().unwrap_or(ClosedState::ServerShutdown),
-                read = rd.read_buf(&mut buf) => match read {
-                    Ok(0) => return ClosedState::ClientClosed,
-                    Ok(_) => {}
-                    Err(_) => return ClosedState::ReadError,
-                },
-                _ = sleep_until(self.next_ping) => {
+            match conn::next_event(
+                &self.shared,
+                rd,
+                &mut buf,
+                self.next_ping,
+                self.auth_deadline,
+            )
+            .await
+            {
+                Event::Data => {}
+                Event::Closed(reason) => return reason,
+                Event::PingTimer => {
                     if let Err(reason) = self.ping_timer() {
                         return reason;
                     }
                     continue;
                 }
-                _ = sleep_until(self.auth_deadline.unwrap_or(far)), if self.auth_deadline.is_some() => {
+                Event::AuthTimeout => {
                     self.send(b"-ERR 'Authentication Timeout'\r\n");
                     log::error!("{} - Authentication Timeout", self.prefix);
                     return ClosedState::AuthenticationTimeout;
