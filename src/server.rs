@@ -35,7 +35,10 @@ use crate::config::{Options, VERSION};
 use crate::info::{self, Info};
 use crate::log;
 use crate::outbound::{Message, OutStats, Push};
-use crate::subscription::{Quota, SubRef, Subscription};
+use crate::subscription::{Quota, SubRef, SubSnapshot, Subscription};
+
+/// Distinct client names counted by [`Server::record_slow_consumer`].
+pub const SLOW_NAMES_MAX: usize = 1024;
 
 /// Server-wide counters (`/varz`). Updated once per read batch, not per
 /// message.
@@ -63,6 +66,8 @@ pub struct ClosedClient {
     pub addr: SocketAddr,
     pub start: SystemTime,
     pub stop: SystemTime,
+    /// Unix nanos of the last activity before the close.
+    pub last_activity: u64,
     pub reason: ClosedState,
     pub name: String,
     pub lang: String,
@@ -72,7 +77,8 @@ pub struct ClosedClient {
     pub in_bytes: u64,
     pub out: OutStats,
     pub rtt_nanos: u64,
-    pub subs: Vec<String>,
+    /// The subscriptions held when the connection closed.
+    pub subs: Vec<SubSnapshot>,
 }
 
 /// Everything connections share.
@@ -83,7 +89,9 @@ pub struct Server {
     auth: RwLock<Arc<Auth>>,
     pub sublist: Sublist<SubRef>,
     clients: Mutex<HashMap<u64, Arc<ClientShared>>>,
-    closed: Mutex<VecDeque<ClosedClient>>,
+    closed: Mutex<VecDeque<Arc<ClosedClient>>>,
+    /// Slow-consumer cuts per client name (`/metrics`), bounded.
+    slow_by_name: Mutex<HashMap<String, u64>>,
     next_cid: AtomicU64,
     pub stats: ServerStats,
     pub started: SystemTime,
@@ -118,6 +126,7 @@ impl Server {
             sublist,
             clients: Mutex::new(HashMap::new()),
             closed: Mutex::new(VecDeque::new()),
+            slow_by_name: Mutex::new(HashMap::new()),
             next_cid: AtomicU64::new(1),
             stats: ServerStats::default(),
             started: SystemTime::now(),
@@ -183,11 +192,13 @@ impl Server {
             return;
         }
         let meta = client.meta.lock().clone();
+        let subs: Vec<SubSnapshot> = client.subs.lock().values().map(|s| s.snapshot()).collect();
         let record = ClosedClient {
             cid: client.cid,
             addr: client.addr,
             start: client.start,
             stop: SystemTime::now(),
+            last_activity: client.last_activity.load(Relaxed),
             reason,
             name: meta.name,
             lang: meta.lang,
@@ -197,7 +208,7 @@ impl Server {
             in_bytes: client.in_bytes.load(Relaxed),
             out: client.out.stats(),
             rtt_nanos: client.rtt_nanos.load(Relaxed),
-            subs: Vec::new(),
+            subs,
         };
         let max = self.opts.read().max_closed_clients;
         let mut closed = self.closed.lock();
@@ -205,7 +216,7 @@ impl Server {
             while closed.len() >= max {
                 closed.pop_front();
             }
-            closed.push_back(record);
+            closed.push_back(Arc::new(record));
         }
     }
 
@@ -219,8 +230,33 @@ impl Server {
     }
 
     /// Recently closed connections, oldest first.
-    pub fn closed_clients(&self) -> Vec<ClosedClient> {
+    pub fn closed_clients(&self) -> Vec<Arc<ClosedClient>> {
         self.closed.lock().iter().cloned().collect()
+    }
+
+    /// Counts a slow-consumer cut (`/varz` `slow_consumers`, and per client
+    /// name for `/metrics`; names past [`SLOW_NAMES_MAX`] count under `""`).
+    pub fn record_slow_consumer(&self, client: &ClientShared) {
+        self.stats.slow_consumers.fetch_add(1, Relaxed);
+        let name = client.meta.lock().name.clone();
+        let mut by_name = self.slow_by_name.lock();
+        let key = if by_name.contains_key(&name) || by_name.len() < SLOW_NAMES_MAX {
+            name
+        } else {
+            String::new()
+        };
+        *by_name.entry(key).or_insert(0) += 1;
+    }
+
+    /// Slow-consumer cuts per client name, since start.
+    pub fn slow_consumers_by_name(&self) -> Vec<(String, u64)> {
+        let by_name = self.slow_by_name.lock();
+        by_name.iter().map(|(n, c)| (n.clone(), *c)).collect()
+    }
+
+    /// Resolves once shutdown has been asked for.
+    pub fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
+        self.shutdown.clone().cancelled_owned()
     }
 
     pub fn add_sub(&self, sub: SubRef) {
@@ -403,8 +439,14 @@ impl Wakes {
     /// Wakes every writer owed a wake-up and adds the counters; returns a
     /// subscriber to stall on, if any.
     pub fn flush(&mut self, server: &Server) -> Option<Arc<ClientShared>> {
-        for client in self.clients.drain(..) {
-            client.out.wake();
+        if !self.clients.is_empty() {
+            // Delivery is activity for the receiver (nats-server's
+            // flushClients), stamped once per woken writer.
+            let now = client::unix_nanos();
+            for client in self.clients.drain(..) {
+                client.last_activity.store(now, Relaxed);
+                client.out.wake();
+            }
         }
         if self.out_msgs > 0 {
             server.stats.out_msgs.fetch_add(self.out_msgs, Relaxed);
