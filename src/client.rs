@@ -184,11 +184,11 @@ pub async fn serve(server: Arc<Server>, socket: TcpStream, addr: SocketAddr, cid
     let flush = reason.flushes();
     shared.close(reason, flush);
     let reason = shared.reason().unwrap_or(reason);
-    if matches!(reason, ClosedState::SlowConsumerPendingBytes) {
-        server.stats.slow_consumers.fetch_add(1, Relaxed);
-    }
-    if matches!(reason, ClosedState::SlowConsumerWriteDeadline) {
-        server.stats.slow_consumers.fetch_add(1, Relaxed);
+    if matches!(
+        reason,
+        ClosedState::SlowConsumerPendingBytes | ClosedState::SlowConsumerWriteDeadline
+    ) {
+        server.record_slow_consumer(&shared);
     }
     let grace = if flush {
         opts.write_deadline
@@ -199,8 +199,9 @@ pub async fn serve(server: Arc<Server>, socket: TcpStream, addr: SocketAddr, cid
     if tokio::time::timeout(grace, &mut writer).await.is_err() {
         writer.abort();
     }
-    server.remove_client_subs(&shared);
+    // Unregister first: the closed-connection record keeps the subscriptions.
     server.unregister_client(&shared, reason);
+    server.remove_client_subs(&shared);
     log::debug!(
         "{} - Client connection closed: {}",
         shared.prefix(),
@@ -522,6 +523,7 @@ impl Conn {
         self.prefix = described;
         self.opts = opts;
         self.connected = true;
+        self.shared.last_activity.store(unix_nanos(), Relaxed);
         self.auth_deadline = None;
         self.ok();
         Ok(())
@@ -628,6 +630,7 @@ impl Conn {
         ));
         self.shared.subs.lock().insert(sid, sub.clone());
         self.server.add_sub(SubRef(sub));
+        self.shared.last_activity.store(unix_nanos(), Relaxed);
         self.ok();
         Ok(())
     }
@@ -639,6 +642,7 @@ impl Conn {
             if !keep {
                 self.server.remove_sub(&sub);
             }
+            self.shared.last_activity.store(unix_nanos(), Relaxed);
         }
         self.ok();
     }
