@@ -254,6 +254,12 @@ impl Server {
         by_name.iter().map(|(n, c)| (n.clone(), *c)).collect()
     }
 
+    /// Route connections, for `/routez` and `/metrics`. Empty until routes
+    /// exist; the route module fills it.
+    pub fn routes(&self) -> Vec<crate::monitor::RouteSnapshot> {
+        Vec::new()
+    }
+
     /// Resolves once shutdown has been asked for.
     pub fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
         self.shutdown.clone().cancelled_owned()
