@@ -23,6 +23,7 @@
 //! `-ms`) is refused with an error until TLS exists (see
 //! [`start_configured`]).
 
+mod connz;
 mod format;
 mod healthz;
 mod procstat;
@@ -50,6 +51,7 @@ use crate::config::go;
 use crate::log;
 use crate::server::Server;
 
+pub use connz::SORT_KEYS;
 pub use routez::RouteSnapshot;
 
 /// nats-server's default page size for `/connz` and `/subsz`.
@@ -228,6 +230,7 @@ async fn dispatch(
     let built = tokio::task::spawn_blocking(move || match endpoint {
         Endpoint::Root => root(&m),
         Endpoint::Varz => varz::handle(&m, &query),
+        Endpoint::Connz => connz::handle(&m, &query),
         Endpoint::Routez => routez::handle(&m, &query),
         Endpoint::Subsz => subsz::handle(&m, &query),
         Endpoint::Healthz => healthz::handle(&m, &query),
@@ -236,7 +239,7 @@ async fn dispatch(
         Endpoint::Gatewayz => stubs::gatewayz(&m, &query),
         Endpoint::Leafz => stubs::leafz(&m, &query),
         Endpoint::Jsz => stubs::jsz(&m, &query),
-        Endpoint::Connz | Endpoint::Metrics => not_found(),
+        Endpoint::Metrics => not_found(),
     })
     .await;
     let mut response =
@@ -301,6 +304,24 @@ impl Query {
             return Err(err("invalid syntax"));
         }
         v.parse::<i64>().map_err(|_| err("value out of range"))
+    }
+
+    /// Go's `decodeUint64`: `strconv.ParseUint(s, 10, 64)`, 0 when absent.
+    pub(crate) fn uint64(&self, key: &str) -> Result<u64, BadRequest> {
+        let v = self.get(key);
+        if v.is_empty() {
+            return Ok(0);
+        }
+        let err = |what: &str| {
+            BadRequest(format!(
+                "Error decoding uint64 for '{key}': strconv.ParseUint: parsing {}: {what}",
+                format::go_quote(v)
+            ))
+        };
+        if !v.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(err("invalid syntax"));
+        }
+        v.parse::<u64>().map_err(|_| err("value out of range"))
     }
 
     /// Go's `decodeSubs`: `detail` → (false, true), else a boolean.
@@ -457,6 +478,8 @@ mod tests {
         assert_eq!(q.bool("f").ok(), Some(true));
         assert_eq!(q.bool("a").ok(), Some(true));
         assert!(q.bool("b").is_err());
+        assert!(q.uint64("g").is_err(), "ParseUint takes no sign");
+        assert_eq!(q.uint64("a").ok(), Some(1));
     }
 
     #[test]
