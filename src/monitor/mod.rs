@@ -26,6 +26,7 @@
 mod connz;
 mod format;
 mod healthz;
+mod metrics;
 mod procstat;
 mod routez;
 mod stubs;
@@ -221,7 +222,7 @@ async fn dispatch(
     State(m): State<Arc<Monitor>>,
     method: Method,
     uri: Uri,
-    _headers: HeaderMap,
+    headers: HeaderMap,
 ) -> Response {
     let Some(endpoint) = m.endpoint(uri.path()) else {
         return not_found();
@@ -239,7 +240,7 @@ async fn dispatch(
         Endpoint::Gatewayz => stubs::gatewayz(&m, &query),
         Endpoint::Leafz => stubs::leafz(&m, &query),
         Endpoint::Jsz => stubs::jsz(&m, &query),
-        Endpoint::Metrics => not_found(),
+        Endpoint::Metrics => metrics::handle(&m, &query, &headers),
     })
     .await;
     let mut response =
