@@ -479,7 +479,10 @@ pub async fn run(
 pub struct Running {
     pub server: Arc<Server>,
     pub addr: SocketAddr,
+    /// The monitoring listener's address, when `http_port` is set.
+    pub monitor_addr: Option<SocketAddr>,
     task: tokio::task::JoinHandle<()>,
+    monitor: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
@@ -487,19 +490,30 @@ impl Running {
     pub async fn stop(self) {
         self.server.shutdown();
         let _ = self.task.await;
+        if let Some(monitor) = self.monitor {
+            let _ = monitor.await;
+        }
     }
 }
 
 /// Binds `opts.host:opts.port` (port 0 or -1 = random) and serves in the
-/// background.
+/// background, with the monitoring endpoints when `http_port` is set.
 pub async fn start(opts: Options) -> io::Result<Running> {
     let port = if opts.port < 0 { 0 } else { opts.port as u16 };
     let listener = TcpListener::bind((opts.host.as_str(), port)).await?;
     let addr = listener.local_addr()?;
     let server = Server::new(opts, addr);
+    let monitor = crate::monitor::start_configured(&server).await?;
     let task = {
         let server = server.clone();
         tokio::spawn(async move { server.serve(listener, std::future::pending()).await })
     };
-    Ok(Running { server, addr, task })
+    let (monitor_addr, monitor) = monitor.unzip();
+    Ok(Running {
+        server,
+        addr,
+        monitor_addr,
+        task,
+        monitor,
+    })
 }
