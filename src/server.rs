@@ -342,7 +342,7 @@ impl Server {
         match client.out.push_msg(&sub.sid, msg, client.headers()) {
             Push::Queued { wake, stall } => {
                 if wake {
-                    wakes.push(client);
+                    wakes.push_delivery(client);
                 }
                 if stall {
                     wakes.stalled(client);
@@ -428,11 +428,25 @@ pub struct Wakes {
     stalled: Option<Arc<ClientShared>>,
     out_msgs: u64,
     out_bytes: u64,
+    /// This batch's delivery time (Unix nanos), read at the first delivery.
+    now: u64,
 }
 
 impl Wakes {
     #[inline]
     pub fn push(&mut self, client: &Arc<ClientShared>) {
+        self.clients.push(client.clone());
+    }
+
+    /// [`Wakes::push`] for a message delivery, which is activity for the
+    /// receiver (nats-server's `flushClients`): stamped once per wake-up,
+    /// with one clock read per batch.
+    #[inline]
+    fn push_delivery(&mut self, client: &Arc<ClientShared>) {
+        if self.now == 0 {
+            self.now = client::unix_nanos();
+        }
+        client.last_activity.store(self.now, Relaxed);
         self.clients.push(client.clone());
     }
 
@@ -445,14 +459,9 @@ impl Wakes {
     /// Wakes every writer owed a wake-up and adds the counters; returns a
     /// subscriber to stall on, if any.
     pub fn flush(&mut self, server: &Server) -> Option<Arc<ClientShared>> {
-        if !self.clients.is_empty() {
-            // Delivery is activity for the receiver (nats-server's
-            // flushClients), stamped once per woken writer.
-            let now = client::unix_nanos();
-            for client in self.clients.drain(..) {
-                client.last_activity.store(now, Relaxed);
-                client.out.wake();
-            }
+        self.now = 0;
+        for client in self.clients.drain(..) {
+            client.out.wake();
         }
         if self.out_msgs > 0 {
             server.stats.out_msgs.fetch_add(self.out_msgs, Relaxed);
