@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -57,6 +57,9 @@ pub struct ClientShared {
     /// Cancelled when the connection must close; the reader tears it down.
     closed: CancellationToken,
     reason: Mutex<Option<ClosedState>>,
+    /// Bytes queued when the close was decided (before a slow consumer's
+    /// buffer is dropped), for the closed-connection record.
+    pending_at_close: AtomicUsize,
     /// Subscriptions by sid.
     pub subs: Mutex<HashMap<Bytes, Arc<Subscription>>>,
     pub meta: Mutex<ClientMeta>,
@@ -88,6 +91,7 @@ impl ClientShared {
             headers: AtomicBool::new(false),
             closed: CancellationToken::new(),
             reason: Mutex::new(None),
+            pending_at_close: AtomicUsize::new(0),
             subs: Mutex::new(HashMap::new()),
             meta: Mutex::new(ClientMeta::default()),
             in_msgs: AtomicU64::new(0),
@@ -109,6 +113,8 @@ impl ClientShared {
             let mut r = self.reason.lock();
             if r.is_none() {
                 *r = Some(reason);
+                self.pending_at_close
+                    .store(self.out.stats().pending, Relaxed);
             }
         }
         self.out.close(flush);
@@ -121,6 +127,11 @@ impl ClientShared {
 
     pub fn reason(&self) -> Option<ClosedState> {
         *self.reason.lock()
+    }
+
+    /// Bytes that were queued when the connection was told to close.
+    pub fn pending_at_close(&self) -> usize {
+        self.pending_at_close.load(Relaxed)
     }
 
     /// The log prefix, with the CONNECT descriptor once known.

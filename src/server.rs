@@ -206,7 +206,10 @@ impl Server {
             user: meta.user,
             in_msgs: client.in_msgs.load(Relaxed),
             in_bytes: client.in_bytes.load(Relaxed),
-            out: client.out.stats(),
+            out: OutStats {
+                pending: client.pending_at_close(),
+                ..client.out.stats()
+            },
             rtt_nanos: client.rtt_nanos.load(Relaxed),
             subs,
         };
