@@ -360,3 +360,46 @@ pub fn go_duration(s: &str) -> f64 {
     }
     total
 }
+
+/// A subscriber on `subject` that never reads, with a tiny socket buffer,
+/// flooded by another connection until the server cuts it as a slow
+/// consumer (seen in `/varz`).
+pub async fn make_slow_consumer(addr: SocketAddr, mon: SocketAddr, name: &str, subject: &str) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = timeout(WAIT, socket.connect(addr)).await.unwrap().unwrap();
+    let (rd, wr) = stream.into_split();
+    let mut slow = Raw {
+        rd: BufReader::new(rd),
+        wr,
+    };
+    assert!(slow.line().await.starts_with("INFO "));
+    slow.send(&format!(
+        "CONNECT {{\"verbose\":false,\"name\":\"{name}\"}}\r\nSUB {subject} 1\r\n"
+    ))
+    .await;
+    slow.sync().await;
+    let before = get_json(mon, "/varz").await["slow_consumers"]
+        .as_u64()
+        .unwrap();
+    let mut publisher = Raw::connect(addr, r#"{"verbose":false,"name":"flooder"}"#).await;
+    let payload = "x".repeat(2000);
+    let batch: String = (0..100)
+        .map(|_| format!("PUB {subject} 2000\r\n{payload}\r\n"))
+        .collect();
+    // At most ~100 MB before giving up; a 4 KiB receive buffer and any
+    // sane max_pending cut it long before.
+    for _ in 0..500 {
+        publisher.send(&batch).await;
+        publisher.sync().await;
+        let now = get_json(mon, "/varz").await["slow_consumers"]
+            .as_u64()
+            .unwrap();
+        if now > before {
+            // Keep the socket open until the server has closed it.
+            drop(slow);
+            return;
+        }
+    }
+    panic!("{name} was never cut as a slow consumer");
+}
