@@ -134,18 +134,27 @@ pub async fn ours(f: impl FnOnce(&mut Options)) -> (Running, SocketAddr) {
         ..Options::default()
     };
     f(&mut opts);
+    let healthz = match opts.http_base_path.trim_end_matches('/') {
+        "" => "/healthz".to_string(),
+        base => format!("{base}/healthz"),
+    };
     let running = start(opts).await.expect("server starts");
     let mon = running.monitor_addr.expect("monitor listening");
-    wait_healthy(mon).await;
+    wait_healthy_at(mon, &healthz).await;
     (running, mon)
 }
 
 /// Polls `/healthz` until it says ok.
 pub async fn wait_healthy(mon: SocketAddr) {
+    wait_healthy_at(mon, "/healthz").await
+}
+
+/// Polls `path` until it answers 200.
+pub async fn wait_healthy_at(mon: SocketAddr, path: &str) {
     let deadline = Instant::now() + WAIT;
     loop {
         if let Ok(Ok(mut s)) = timeout(Duration::from_secs(1), TcpStream::connect(mon)).await {
-            let req = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+            let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
             if s.write_all(req.as_bytes()).await.is_ok() {
                 let mut raw = Vec::new();
                 let _ = timeout(Duration::from_secs(1), s.read_to_end(&mut raw)).await;
