@@ -502,8 +502,14 @@ impl Running {
     pub async fn stop(self) {
         self.server.shutdown();
         let _ = self.task.await;
-        if let Some(monitor) = self.monitor {
-            let _ = monitor.await;
+        if let Some(mut monitor) = self.monitor {
+            // In-flight monitoring requests finish; a stuck one is cut.
+            if tokio::time::timeout(Duration::from_secs(5), &mut monitor)
+                .await
+                .is_err()
+            {
+                monitor.abort();
+            }
         }
     }
 }
