@@ -119,6 +119,12 @@ impl Auth {
         !matches!(self.mode, Mode::None) && self.no_auth_user.is_none()
     }
 
+    /// Whether clients authenticate with a token (monitoring shows that a
+    /// token was used, never the token).
+    pub fn is_token(&self) -> bool {
+        matches!(self.mode, Mode::Token(_))
+    }
+
     /// Whether clients must sign a nonce (nkey users exist): INFO then
     /// carries one.
     pub fn needs_nonce(&self) -> bool {

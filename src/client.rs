@@ -19,7 +19,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -63,6 +63,9 @@ pub struct ClientShared {
     /// Cancelled when the connection must close; the reader tears it down.
     closed: CancellationToken,
     reason: Mutex<Option<ClosedState>>,
+    /// Bytes queued when the close was decided (before a slow consumer's
+    /// buffer is dropped), for the closed-connection record.
+    pending_at_close: AtomicUsize,
     /// Subscriptions by sid.
     pub subs: Mutex<HashMap<Bytes, Arc<Subscription>>>,
     pub meta: Mutex<ClientMeta>,
@@ -121,6 +124,7 @@ impl ClientShared {
             async_info: AtomicBool::new(false),
             closed: shutdown.child_token(),
             reason: Mutex::new(None),
+            pending_at_close: AtomicUsize::new(0),
             subs: Mutex::new(HashMap::new()),
             meta: Mutex::new(ClientMeta::default()),
             connect: Mutex::new(None),
@@ -150,6 +154,8 @@ impl ClientShared {
             let mut r = self.reason.lock();
             if r.is_none() {
                 *r = Some(reason);
+                self.pending_at_close
+                    .store(self.out.stats().pending, Relaxed);
             }
         }
         self.out.close(flush);
@@ -248,6 +254,11 @@ impl ClientShared {
 
     pub fn reason(&self) -> Option<ClosedState> {
         *self.reason.lock()
+    }
+
+    /// Bytes that were queued when the connection was told to close.
+    pub fn pending_at_close(&self) -> usize {
+        self.pending_at_close.load(Relaxed)
     }
 
     /// The log prefix, with the CONNECT descriptor once known.
@@ -399,11 +410,11 @@ async fn serve_stream<R, W>(
     let flush = reason.flushes();
     shared.close(reason, flush);
     let reason = shared.reason().unwrap_or(reason);
-    if matches!(reason, ClosedState::SlowConsumerPendingBytes) {
-        server.stats.slow_consumers.fetch_add(1, Relaxed);
-    }
-    if matches!(reason, ClosedState::SlowConsumerWriteDeadline) {
-        server.stats.slow_consumers.fetch_add(1, Relaxed);
+    if matches!(
+        reason,
+        ClosedState::SlowConsumerPendingBytes | ClosedState::SlowConsumerWriteDeadline
+    ) {
+        server.record_slow_consumer(&shared);
     }
     let grace = if flush {
         opts.write_deadline
@@ -411,8 +422,9 @@ async fn serve_stream<R, W>(
         Duration::from_millis(100)
     };
     conn::finish_writer(writer, grace).await;
-    server.remove_client_subs(&shared);
+    // Unregister first: the closed-connection record keeps the subscriptions.
     server.unregister_client(&shared, reason);
+    server.remove_client_subs(&shared);
     log::debug!(
         "{} - Client connection closed: {}",
         shared.prefix(),
@@ -806,6 +818,7 @@ impl Conn {
         *self.shared.nonce.lock() = self.nonce.clone();
         self.opts = opts;
         self.connected = true;
+        self.shared.last_activity.store(unix_nanos(), Relaxed);
         self.auth_deadline = None;
         self.ok();
         Ok(())
@@ -979,6 +992,7 @@ impl Conn {
         ));
         self.shared.subs.lock().insert(sid, sub.clone());
         self.server.add_sub(SubRef(sub));
+        self.shared.last_activity.store(unix_nanos(), Relaxed);
         self.ok();
         Ok(())
     }
@@ -990,6 +1004,7 @@ impl Conn {
             if !keep {
                 self.server.remove_sub(&sub);
             }
+            self.shared.last_activity.store(unix_nanos(), Relaxed);
         }
         self.ok();
     }

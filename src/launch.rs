@@ -3,9 +3,9 @@
 //!
 //! Owns the process-level behaviour nats-server users rely on: the help,
 //! version, `-t` and `--signal` actions with their texts and exit codes, the
-//! logger set-up, the startup banner, the pid file, the client listener, and
-//! the signals (SIGINT/SIGTERM stop, SIGUSR1 reopens the log file). Must never
-//! contain protocol or routing logic.
+//! logger set-up, the startup banner, the pid file, the monitoring and client
+//! listeners, and the signals (SIGINT/SIGTERM stop, SIGUSR1 reopens the log
+//! file). Must never contain protocol or routing logic.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -131,6 +131,10 @@ async fn serve(cli: Cli, opts: Options) -> i32 {
         if let Err(e) = std::fs::write(pid_file, std::process::id().to_string()) {
             log::fatal!("Could not write pidfile: {e}");
         }
+    }
+    // nats-server starts the monitor (and logs it) before the client listener.
+    if let Err(e) = crate::monitor::start_configured(&server).await {
+        log::fatal!("Can't start monitoring: {e}");
     }
     log::notice!(
         "Listening for client connections on {}:{}",

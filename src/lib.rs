@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod config;
 pub mod log;
+pub mod monitor;
 pub mod parser;
 
 pub mod auth;

@@ -640,6 +640,48 @@ impl Server {
         tokio::spawn(async move { server.solicit(url, false, Some(id), stop).await });
     }
 
+    /// The registered routes, for `/routez` and `/metrics`.
+    pub fn routes(&self) -> Vec<crate::monitor::RouteSnapshot> {
+        let opts = self.options();
+        let configured: Vec<&str> = opts.cluster.routes.iter().map(|u| u.raw.as_str()).collect();
+        let routes = self.routes.lock();
+        routes
+            .values()
+            .map(|e| {
+                let out = e.shared.out.stats();
+                let mut subs: Vec<_> = e
+                    .shared
+                    .subs
+                    .lock()
+                    .values()
+                    .map(|s| s.snapshot())
+                    .collect();
+                subs.sort_by(|a, b| a.subject.cmp(&b.subject));
+                crate::monitor::RouteSnapshot {
+                    rid: e.shared.cid,
+                    remote_id: e.peer.server_id.clone(),
+                    remote_name: e.peer.server_name.clone(),
+                    did_solicit: e.solicited,
+                    is_configured: e.url.as_deref().is_some_and(|u| configured.contains(&u)),
+                    addr: e.shared.addr,
+                    start: e.shared.start,
+                    last_activity: e.shared.last_activity.load(Relaxed),
+                    rtt_nanos: e.shared.rtt_nanos.load(Relaxed),
+                    pending: out.pending,
+                    in_msgs: e.shared.in_msgs.load(Relaxed),
+                    out_msgs: out.out_msgs,
+                    in_bytes: e.shared.in_bytes.load(Relaxed),
+                    out_bytes: out.out_bytes,
+                    subs,
+                    account: String::new(),
+                    compression: "not supported".to_string(),
+                    import: None,
+                    export: None,
+                }
+            })
+            .collect()
+    }
+
     /// Number of registered routes.
     pub fn num_routes(&self) -> usize {
         self.routes.lock().len()
@@ -781,6 +823,12 @@ where
 
     shared.close(reason, reason.flushes());
     let reason = shared.reason().unwrap_or(reason);
+    if matches!(
+        reason,
+        ClosedState::SlowConsumerPendingBytes | ClosedState::SlowConsumerWriteDeadline
+    ) {
+        server.record_slow_consumer(&shared);
+    }
     conn::finish_writer(writer, Duration::from_secs(1)).await;
     server.remove_client_subs(&shared);
     let peer_id = conn.peer.as_ref().map(|p| p.server_id.clone());
@@ -826,6 +874,7 @@ struct RouteConn {
     ping_max: u32,
     pings_out: u32,
     next_ping: Instant,
+    rtt_start: Option<Instant>,
     wakes: Wakes,
 }
 
@@ -865,6 +914,7 @@ impl RouteConn {
             ping_max: opts.cluster.ping_max.unwrap_or(opts.ping_max),
             pings_out: 0,
             next_ping: Instant::now() + FIRST_PING,
+            rtt_start: None,
             wakes: Wakes::default(),
         }
     }
@@ -1055,6 +1105,10 @@ impl RouteConn {
             }
             Op::Pong => {
                 self.pings_out = 0;
+                if let Some(start) = self.rtt_start.take() {
+                    let rtt = start.elapsed().as_nanos() as u64;
+                    self.shared.rtt_nanos.store(rtt.max(1), Relaxed);
+                }
                 Ok(())
             }
             Op::Ok => Ok(()),
@@ -1297,6 +1351,7 @@ impl RouteConn {
             return Err(ClosedState::StaleConnection);
         }
         self.pings_out += 1;
+        self.rtt_start = Some(Instant::now());
         self.send(b"PING\r\n");
         Ok(())
     }

@@ -36,7 +36,10 @@ use crate::config::{Options, VERSION};
 use crate::info::{self, Info};
 use crate::log::{self, ConnKind};
 use crate::outbound::{Message, OutStats, Push};
-use crate::subscription::{Quota, SubRef, Subscription};
+use crate::subscription::{Quota, SubRef, SubSnapshot, Subscription};
+
+/// Distinct client names counted by [`Server::record_slow_consumer`].
+pub const SLOW_NAMES_MAX: usize = 1024;
 
 /// A local interest aggregate: subject and optional queue.
 pub(crate) type InterestKey = (Box<str>, Option<Box<str>>);
@@ -67,6 +70,8 @@ pub struct ClosedClient {
     pub addr: SocketAddr,
     pub start: SystemTime,
     pub stop: SystemTime,
+    /// Unix nanos of the last activity before the close.
+    pub last_activity: u64,
     pub reason: ClosedState,
     pub name: String,
     pub lang: String,
@@ -76,7 +81,8 @@ pub struct ClosedClient {
     pub in_bytes: u64,
     pub out: OutStats,
     pub rtt_nanos: u64,
-    pub subs: Vec<String>,
+    /// The subscriptions held when the connection closed.
+    pub subs: Vec<SubSnapshot>,
 }
 
 /// Everything connections share.
@@ -89,7 +95,9 @@ pub struct Server {
     tls: RwLock<Option<tokio_rustls::TlsAcceptor>>,
     pub sublist: Sublist<SubRef>,
     clients: Mutex<HashMap<u64, Arc<ClientShared>>>,
-    closed: Mutex<VecDeque<ClosedClient>>,
+    closed: Mutex<VecDeque<Arc<ClosedClient>>>,
+    /// Slow-consumer cuts per client name (`/metrics`), bounded.
+    slow_by_name: Mutex<HashMap<String, u64>>,
     /// Registered routes by peer server id (`route.rs`).
     pub(crate) routes: Mutex<HashMap<String, crate::route::RouteEntry>>,
     /// Local interest counts per (subject, queue), for RS+/RS- aggregation.
@@ -144,6 +152,7 @@ impl Server {
             routes: Mutex::new(HashMap::new()),
             interest: Mutex::new(HashMap::new()),
             cluster,
+            slow_by_name: Mutex::new(HashMap::new()),
             next_cid: AtomicU64::new(1),
             stats: ServerStats::default(),
             started: SystemTime::now(),
@@ -250,11 +259,13 @@ impl Server {
             return;
         }
         let meta = client.meta.lock().clone();
+        let subs: Vec<SubSnapshot> = client.subs.lock().values().map(|s| s.snapshot()).collect();
         let record = ClosedClient {
             cid: client.cid,
             addr: client.addr,
             start: client.start,
             stop: SystemTime::now(),
+            last_activity: client.last_activity.load(Relaxed),
             reason,
             name: meta.name,
             lang: meta.lang,
@@ -262,9 +273,12 @@ impl Server {
             user: meta.user,
             in_msgs: client.in_msgs.load(Relaxed),
             in_bytes: client.in_bytes.load(Relaxed),
-            out: client.out.stats(),
+            out: OutStats {
+                pending: client.pending_at_close(),
+                ..client.out.stats()
+            },
             rtt_nanos: client.rtt_nanos.load(Relaxed),
-            subs: Vec::new(),
+            subs,
         };
         let max = self.opts.read().max_closed_clients;
         let mut closed = self.closed.lock();
@@ -272,7 +286,7 @@ impl Server {
             while closed.len() >= max {
                 closed.pop_front();
             }
-            closed.push_back(record);
+            closed.push_back(Arc::new(record));
         }
     }
 
@@ -286,8 +300,33 @@ impl Server {
     }
 
     /// Recently closed connections, oldest first.
-    pub fn closed_clients(&self) -> Vec<ClosedClient> {
+    pub fn closed_clients(&self) -> Vec<Arc<ClosedClient>> {
         self.closed.lock().iter().cloned().collect()
+    }
+
+    /// Counts a slow-consumer cut (`/varz` `slow_consumers`, and per client
+    /// name for `/metrics`; names past [`SLOW_NAMES_MAX`] count under `""`).
+    pub fn record_slow_consumer(&self, client: &ClientShared) {
+        self.stats.slow_consumers.fetch_add(1, Relaxed);
+        let name = client.meta.lock().name.clone();
+        let mut by_name = self.slow_by_name.lock();
+        let key = if by_name.contains_key(&name) || by_name.len() < SLOW_NAMES_MAX {
+            name
+        } else {
+            String::new()
+        };
+        *by_name.entry(key).or_insert(0) += 1;
+    }
+
+    /// Slow-consumer cuts per client name, since start.
+    pub fn slow_consumers_by_name(&self) -> Vec<(String, u64)> {
+        let by_name = self.slow_by_name.lock();
+        by_name.iter().map(|(n, c)| (n.clone(), *c)).collect()
+    }
+
+    /// Resolves once shutdown has been asked for.
+    pub fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
+        self.shutdown.clone().cancelled_owned()
     }
 
     pub fn add_sub(&self, sub: SubRef) {
@@ -463,7 +502,7 @@ impl Server {
         match client.out.push_msg(&sub.sid, msg, client.headers()) {
             Push::Queued { wake, stall } => {
                 if wake {
-                    wakes.push(client);
+                    wakes.push_delivery(client);
                 }
                 if stall {
                     wakes.stalled(client);
@@ -571,6 +610,8 @@ pub struct Wakes {
     stalled: Option<Arc<ClientShared>>,
     out_msgs: u64,
     out_bytes: u64,
+    /// This batch's delivery time (Unix nanos), read at the first delivery.
+    now: u64,
 }
 
 impl Wakes {
@@ -585,6 +626,18 @@ impl Wakes {
         self.stalled.is_some()
     }
 
+    /// [`Wakes::push`] for a message delivery, which is activity for the
+    /// receiver (nats-server's `flushClients`): stamped once per wake-up,
+    /// with one clock read per batch.
+    #[inline]
+    fn push_delivery(&mut self, client: &Arc<ClientShared>) {
+        if self.now == 0 {
+            self.now = client::unix_nanos();
+        }
+        client.last_activity.store(self.now, Relaxed);
+        self.clients.push(client.clone());
+    }
+
     fn stalled(&mut self, client: &Arc<ClientShared>) {
         if self.stalled.is_none() {
             self.stalled = Some(client.clone());
@@ -594,6 +647,7 @@ impl Wakes {
     /// Wakes every writer owed a wake-up and adds the counters; returns a
     /// subscriber to stall on, if any.
     pub fn flush(&mut self, server: &Server) -> Option<Arc<ClientShared>> {
+        self.now = 0;
         for client in self.clients.drain(..) {
             client.out.wake();
         }
@@ -698,7 +752,10 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The route listener, when clustering is on.
     pub cluster_addr: Option<SocketAddr>,
+    /// The monitoring listener's address, when `http_port` is set.
+    pub monitor_addr: Option<SocketAddr>,
     task: tokio::task::JoinHandle<()>,
+    monitor: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
@@ -706,25 +763,38 @@ impl Running {
     pub async fn stop(self) {
         self.server.shutdown();
         let _ = self.task.await;
+        if let Some(mut monitor) = self.monitor {
+            // In-flight monitoring requests finish; a stuck one is cut.
+            if tokio::time::timeout(Duration::from_secs(5), &mut monitor)
+                .await
+                .is_err()
+            {
+                monitor.abort();
+            }
+        }
     }
 }
 
 /// Binds `opts.host:opts.port` (port 0 or -1 = random) and serves in the
-/// background.
+/// background, with the monitoring endpoints when `http_port` is set.
 pub async fn start(opts: Options) -> io::Result<Running> {
     let port = if opts.port < 0 { 0 } else { opts.port as u16 };
     let listener = TcpListener::bind((opts.host.as_str(), port)).await?;
     let addr = listener.local_addr()?;
     let server = Server::new(opts, addr).map_err(io::Error::other)?;
+    let monitor = crate::monitor::start_configured(&server).await?;
     let task = {
         let server = server.clone();
         tokio::spawn(async move { server.serve(listener, std::future::pending()).await })
     };
     let cluster_addr = server.start_cluster().await?;
+    let (monitor_addr, monitor) = monitor.unzip();
     Ok(Running {
         server,
         addr,
         cluster_addr,
+        monitor_addr,
         task,
+        monitor,
     })
 }

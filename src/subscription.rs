@@ -101,6 +101,33 @@ impl Subscription {
             m => m,
         })
     }
+
+    /// A copy of what monitoring shows of this subscription.
+    pub fn snapshot(&self) -> SubSnapshot {
+        SubSnapshot {
+            subject: self.subject.clone(),
+            queue: self.queue.clone(),
+            sid: self.sid.clone(),
+            msgs: self.delivered(),
+            max: self.max(),
+            cid: self.client.cid,
+        }
+    }
+}
+
+/// A subscription as `/connz?subs=detail` and `/subsz?subs=1` list it
+/// (nats-server's `SubDetail`), detached from the live subscription.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubSnapshot {
+    pub subject: Box<str>,
+    pub queue: Option<Box<str>>,
+    pub sid: Bytes,
+    /// Messages delivered so far.
+    pub msgs: u64,
+    /// The `UNSUB sid max` limit; 0 = none.
+    pub max: u64,
+    /// The connection that holds it.
+    pub cid: u64,
 }
 
 /// The handle stored in the trie: a subscription compared by identity.

@@ -365,7 +365,7 @@ fn memchr_nl(buf: &[u8]) -> Option<usize> {
 pub async fn wait_closed(
     server: &nats_server::server::Server,
     cid: u64,
-) -> nats_server::server::ClosedClient {
+) -> std::sync::Arc<nats_server::server::ClosedClient> {
     let deadline = Instant::now() + WAIT;
     loop {
         if let Some(c) = server.closed_clients().into_iter().find(|c| c.cid == cid) {
