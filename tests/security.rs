@@ -10,6 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -712,4 +713,79 @@ async fn routes_over_tls_between_ours_and_with_nats_server() {
     for s in [&a, &b, &r] {
         s.server.shutdown();
     }
+}
+
+#[tokio::test]
+async fn https_monitoring_and_no_credentials_in_varz_or_connz() {
+    let p = pki();
+    let s = server(|o| {
+        o.tls = Some(tls_config(&p, false));
+        o.https_port = -1;
+        o.http_host = Some("127.0.0.1".into());
+        o.authorization.user = Some("alice".into());
+        o.authorization.password = Some("Sup3rS3cret!".into());
+    })
+    .await;
+    let monitor = s.monitor_addr.expect("https monitor runs");
+    let nc =
+        async_nats::ConnectOptions::with_user_and_password("alice".into(), "Sup3rS3cret!".into())
+            .add_root_certificates(p.ca.clone())
+            .require_tls(true)
+            .connect(tls_url(&s))
+            .await
+            .unwrap();
+    nc.flush().await.unwrap();
+
+    // An HTTPS client trusting our CA.
+    let get = |path: &'static str| {
+        let ca = p.ca.clone();
+        async move {
+            let mut roots = rustls::RootCertStore::empty();
+            use rustls_pki_types::pem::PemObject;
+            for cert in rustls_pki_types::CertificateDer::pem_file_iter(&ca).unwrap() {
+                roots.add(cert.unwrap()).unwrap();
+            }
+            let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+            let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+            let tcp = TcpStream::connect(monitor).await.unwrap();
+            let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+            let mut tls = connector.connect(name, tcp).await.unwrap();
+            tls.write_all(
+                format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            )
+            .await
+            .unwrap();
+            let mut body = Vec::new();
+            let _ = tls.read_to_end(&mut body).await;
+            String::from_utf8_lossy(&body).into_owned()
+        }
+    };
+    let varz = get("/varz").await;
+    assert!(varz.starts_with("HTTP/1.1 200"), "{varz}");
+    assert!(varz.contains("\"server_id\""), "{varz}");
+    let connz = get("/connz?auth=1&subs=detail").await;
+    assert!(connz.contains("\"authorized_user\": \"alice\""), "{connz}");
+    for page in [&varz, &connz] {
+        assert!(
+            !page.contains("Sup3rS3cret"),
+            "a password reached monitoring"
+        );
+    }
+    // Plain HTTP on the HTTPS port gets nothing useful.
+    let mut plain = TcpStream::connect(monitor).await.unwrap();
+    plain
+        .write_all(b"GET /varz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let _ = timeout(Duration::from_secs(6), plain.read_to_end(&mut got)).await;
+    assert!(!String::from_utf8_lossy(&got).contains("server_id"));
+    s.stop().await;
 }

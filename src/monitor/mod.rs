@@ -31,6 +31,7 @@ mod procstat;
 mod routez;
 mod stubs;
 mod subsz;
+mod tls;
 mod varz;
 
 use std::collections::BTreeMap;
@@ -75,20 +76,24 @@ pub async fn start_configured(
             opts.http_port, opts.https_port
         )));
     }
-    if opts.https_port != 0 {
-        return Err(io::Error::other(if opts.tls.is_none() {
-            "TLS cert and key required for HTTPS"
-        } else {
-            "HTTPS monitoring is not supported yet: this server has no TLS"
-        }));
-    }
-    if opts.http_port == 0 {
+    let https = opts.https_port != 0;
+    let tls = match (&opts.tls, https) {
+        (None, true) => return Err(io::Error::other("TLS cert and key required for HTTPS")),
+        (Some(t), true) => Some(crate::tls::server_config(t).map_err(io::Error::other)?),
+        _ => None,
+    };
+    let port = if https {
+        opts.https_port
+    } else {
+        opts.http_port
+    };
+    if port == 0 {
         return Ok(None);
     }
     let host = opts.monitor_host().to_string();
-    let port = u16::try_from(opts.http_port).unwrap_or(0);
+    let port = u16::try_from(port).unwrap_or(0);
     let hp = format::join_host_port(&host, port);
-    let (addr, task) = start(server.clone(), (host.as_str(), port))
+    let (addr, task) = start_with(server.clone(), (host.as_str(), port), tls)
         .await
         .map_err(|e| {
             io::Error::new(
@@ -100,7 +105,8 @@ pub async fn start_configured(
             )
         })?;
     log::notice!(
-        "Starting http monitor on {}",
+        "Starting {} monitor on {}",
+        if https { "https" } else { "http" },
         format::join_host_port(&host, addr.port())
     );
     Ok(Some((addr, task)))
@@ -112,17 +118,37 @@ pub async fn start(
     server: Arc<Server>,
     addr: impl ToSocketAddrs,
 ) -> io::Result<(SocketAddr, JoinHandle<()>)> {
+    start_with(server, addr, None).await
+}
+
+/// [`start`], over TLS when `tls` is given (`https_port`).
+pub async fn start_with(
+    server: Arc<Server>,
+    addr: impl ToSocketAddrs,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> io::Result<(SocketAddr, JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let stopped = server.stopped();
     let monitor = Arc::new(Monitor::new(server));
     let app = Router::new().fallback(dispatch).with_state(monitor);
-    let task = tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(stopped);
-        if let Err(e) = serve.await {
-            log::error!("Error serving http monitor: {e}");
+    let task = match tls {
+        None => tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(stopped);
+            if let Err(e) = serve.await {
+                log::error!("Error serving http monitor: {e}");
+            }
+        }),
+        Some(config) => {
+            let listener = tls::TlsListener::new(listener, config);
+            tokio::spawn(async move {
+                let serve = axum::serve(listener, app).with_graceful_shutdown(stopped);
+                if let Err(e) = serve.await {
+                    log::error!("Error serving https monitor: {e}");
+                }
+            })
         }
-    });
+    };
     Ok((local, task))
 }
 
