@@ -33,7 +33,25 @@ fn options(cluster_port: u16, routes: &[SocketAddr]) -> Options {
         .iter()
         .map(|a| RouteUrl::parse(&format!("nats-route://{a}")).unwrap())
         .collect();
+    o.http_port = -1;
+    o.http_host = Some("127.0.0.1".into());
     o
+}
+
+/// `GET path` on a node's monitoring port, parsed as JSON.
+async fn monitor_json(n: &Running, path: &str) -> serde_json::Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = TcpStream::connect(n.monitor_addr.expect("monitoring on"))
+        .await
+        .unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let body = text.split_once("\r\n\r\n").unwrap().1;
+    serde_json::from_str(body).unwrap()
 }
 
 async fn node(cluster_port: u16, routes: &[SocketAddr]) -> Running {
@@ -108,6 +126,41 @@ async fn full_mesh_from_one_seed_and_pub_sub_across_every_pair() {
     // Every client learned the other servers' URLs.
     let urls: HashSet<String> = a.server.connect_urls().into_iter().collect();
     assert_eq!(urls.len(), 3, "{urls:?}");
+    // /routez on every node shows the two others, with the interest they sent.
+    for n in nodes {
+        let routez = monitor_json(n, "/routez?subs=1").await;
+        assert_eq!(routez["num_routes"], 2, "{routez}");
+        let peers: HashSet<String> = routez["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["remote_id"].as_str().unwrap().to_string())
+            .collect();
+        let others: HashSet<String> = nodes
+            .iter()
+            .filter(|m| m.server.id != n.server.id)
+            .map(|m| m.server.id.clone())
+            .collect();
+        assert_eq!(peers, others);
+    }
+    let keep = clients[2].subscribe("keep.here").await.unwrap();
+    clients[2].flush().await.unwrap();
+    interest(&[&a], "keep.here").await;
+    let routez = monitor_json(&a, "/routez?subs=1").await;
+    let subs: Vec<String> = routez["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| {
+            r["subscriptions_list"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .map(|s| s.as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(subs.contains(&"keep.here".to_string()), "{subs:?}");
+    drop(keep);
     for n in nodes {
         n.server.shutdown();
     }

@@ -217,7 +217,7 @@ async fn cut_node_the_rest_keep_serving_then_heal() {
     // Short pings so that a silent (cut) route is detected in seconds.
     std::fs::write(
         &conf,
-        "port: 4222\nping_interval: \"500ms\"\nping_max: 2\ncluster {\n  name: part\n  port: 6222\n}\n",
+        "port: 4222\nhttp_port: 8222\nping_interval: \"500ms\"\nping_max: 2\ncluster {\n  name: part\n  port: 6222\n}\n",
     )
     .unwrap();
     for i in 1..=3 {
@@ -238,8 +238,16 @@ async fn cut_node_the_rest_keep_serving_then_heal() {
     let mut on1 = c1.subscribe("part.1").await.unwrap();
     c1.flush().await.unwrap();
     routed(&c2, &mut on1, "part.1", Duration::from_secs(10)).await;
-    // Let the routes to node 3 go stale (ping_interval 500ms x ping_max 2).
-    sleep(Duration::from_secs(3)).await;
+    // The routes to node 3 go stale (ping_interval 500ms x ping_max 2):
+    // node 1's /routez then lists node 2 only.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while num_routes(&net, 1).await != Some(1) {
+        assert!(
+            Instant::now() < deadline,
+            "node 1 never dropped the cut node's route"
+        );
+        sleep(Duration::from_millis(200)).await;
+    }
 
     net.heal(3);
     let healed = Instant::now();
@@ -249,9 +257,38 @@ async fn cut_node_the_rest_keep_serving_then_heal() {
     routed(&c1, &mut on3b, "part.3b", Duration::from_secs(20)).await;
     routed(&c2, &mut on3b, "part.3b", Duration::from_secs(20)).await;
     routed(&c3b, &mut on1, "part.1", Duration::from_secs(20)).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while num_routes(&net, 1).await != Some(2) || num_routes(&net, 3).await != Some(2) {
+        assert!(
+            Instant::now() < deadline,
+            "routes did not converge after the heal"
+        );
+        sleep(Duration::from_millis(100)).await;
+    }
     let converged = healed.elapsed();
     eprintln!("partition healed; routes and interest converged in {converged:?}");
     assert!(converged < Duration::from_secs(20));
+}
+
+/// `num_routes` from node `i`'s /routez, if it answers.
+async fn num_routes(net: &Net, i: usize) -> Option<u64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr: SocketAddr = format!("{}:8222", net.addr(i)).parse().unwrap();
+    let mut s = timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(addr))
+        .await
+        .ok()?
+        .ok()?;
+    s.write_all(b"GET /routez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .ok()?;
+    let mut raw = Vec::new();
+    timeout(Duration::from_secs(2), s.read_to_end(&mut raw))
+        .await
+        .ok()?
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let json: serde_json::Value = serde_json::from_str(text.split_once("\r\n\r\n")?.1).ok()?;
+    json["num_routes"].as_u64()
 }
 
 /// Some(()) when running as root (checked through /proc, no unsafe).
