@@ -59,6 +59,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
 
+mod array;
 mod cache;
 mod node;
 mod result;

@@ -16,12 +16,12 @@
 //! This module must never take a lock or wait: both readers and the writer run
 //! through it, and readers must stay lock-free.
 
-use std::mem::MaybeUninit;
 use std::sync::Arc;
 
 use compact_str::CompactString;
 use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned, Pointer, Shared};
 
+use crate::array::SubArray;
 use crate::result::MatchResult;
 use crate::sync::{AtomicUsize, Ordering::*};
 
@@ -30,9 +30,6 @@ use crate::sync::{AtomicUsize, Ordering::*};
 const TOMBSTONE: usize = 1;
 /// Smallest table capacity.
 const MIN_TABLE: usize = 4;
-
-/// A copy-on-write, length-prefixed array of subscriptions (one allocation).
-type SubArray<S> = [MaybeUninit<S>];
 
 /// One position in a subject: the subscriptions ending here and the level
 /// below.
@@ -481,8 +478,8 @@ fn load_array<'g, S>(array: &Atomic<SubArray<S>>, guard: &'g Guard) -> &'g [S] {
     match unsafe { shared.as_ref() } {
         // SAFETY: I3 — every element of a published array was initialised
         // before the Release store that published it, and none is ever
-        // written again; `MaybeUninit<S>` has the layout of `S`.
-        Some(elems) => unsafe { &*(elems as *const [MaybeUninit<S>] as *const [S]) },
+        // written again.
+        Some(elems) => unsafe { elems.assume_init() },
         None => &[],
     }
 }
@@ -500,7 +497,7 @@ fn store_array<S>(
     } else {
         let mut owned = Owned::<SubArray<S>>::init(len);
         let mut filled = 0;
-        for (slot, item) in owned.iter_mut().zip(items) {
+        for (slot, item) in owned.slots_mut().iter_mut().zip(items) {
             slot.write(item);
             filled += 1;
         }
@@ -539,7 +536,7 @@ unsafe fn free_array_addr<S>(addr: usize) {
     // contract; `addr` is crossbeam's own encoding of that allocation.
     unsafe {
         let mut owned = Owned::<SubArray<S>>::from_usize(addr);
-        for elem in owned.iter_mut() {
+        for elem in owned.slots_mut() {
             elem.assume_init_drop();
         }
         drop(owned);
