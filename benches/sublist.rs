@@ -158,6 +158,55 @@ fn match_four_tokens_cache_hit(c: &mut Criterion) {
     g.finish();
 }
 
+/// Cache hits as the server does them: one epoch pin per read batch (here
+/// 64 matches), not per message. The baseline has no equivalent: nats-server
+/// takes its lock for every message.
+fn match_four_tokens_cache_hit_batched(c: &mut Criterion) {
+    let mut g = c.benchmark_group("match_four_tokens_cache_hit");
+    g.throughput(Throughput::Elements(1));
+    let s = ours();
+    populate_four_tokens(&*s);
+    for threads in [1usize, 2] {
+        g.bench_with_input(
+            BenchmarkId::new("ours_pin_per_64", format!("{threads}t")),
+            &threads,
+            |b, &threads| {
+                b.iter_custom(|iters| {
+                    let per = iters.div_ceil(threads as u64);
+                    let barrier = Arc::new(Barrier::new(threads + 1));
+                    let handles: Vec<_> = (0..threads)
+                        .map(|_| {
+                            let (s, barrier) = (s.clone(), barrier.clone());
+                            thread::spawn(move || {
+                                barrier.wait();
+                                let mut acc = 0;
+                                let mut left = per;
+                                while left > 0 {
+                                    let guard = s.pin();
+                                    for _ in 0..left.min(64) {
+                                        acc += s
+                                            .match_in("apcera.continuum.component.auth", &guard)
+                                            .len();
+                                    }
+                                    left = left.saturating_sub(64);
+                                }
+                                black_box(acc);
+                            })
+                        })
+                        .collect();
+                    barrier.wait();
+                    let start = Instant::now();
+                    for h in handles {
+                        h.join().unwrap();
+                    }
+                    start.elapsed()
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
 /// Misses: a stream of distinct subjects (none repeats within the run), with
 /// our cache on and off, and the baseline (whose cache thrashes).
 fn match_cache_miss(c: &mut Criterion) {
@@ -344,6 +393,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = match_four_tokens_cache_hit, match_cache_miss, match_sets, insert_remove, match_under_churn
+    targets = match_four_tokens_cache_hit, match_four_tokens_cache_hit_batched, match_cache_miss, match_sets, insert_remove, match_under_churn
 }
 criterion_main!(benches);
