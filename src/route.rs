@@ -330,8 +330,7 @@ impl Server {
                 break;
             }
             attempt += 1;
-            log::debug!("Trying to connect to route on {target} ({target})");
-            let dialed = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&target)).await;
+            let dialed = tokio::time::timeout(CONNECT_TIMEOUT, dial(&target)).await;
             match dialed {
                 Ok(Ok(socket)) => {
                     let addr = socket
@@ -1219,6 +1218,21 @@ impl RouteConn {
         self.send(b"PING\r\n");
         Ok(())
     }
+}
+
+/// Resolves `target` (`host:port`; in Docker often a container name, from
+/// /etc/hosts or the engine's DNS), picks one address at random as
+/// nats-server does, and connects to it.
+async fn dial(target: &str) -> std::io::Result<TcpStream> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(target).await?.collect();
+    let Some(&addr) = addrs.get(fastrand::usize(..addrs.len().max(1))) else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("lookup {target}: no such host"),
+        ));
+    };
+    log::debug!("Trying to connect to route on {target} ({addr})");
+    TcpStream::connect(addr).await
 }
 
 /// The key of a route's remote interest in its `subs` map.
