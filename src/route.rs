@@ -270,7 +270,10 @@ impl Server {
                     Ok((socket, addr)) => {
                         let rid = self.next_cid();
                         let server = self.clone();
-                        tokio::spawn(async move { serve_route(server, socket, addr, rid, None).await });
+                        tokio::spawn(async move {
+                            let parent = server.shutdown_token().clone();
+                            serve_route(server, socket, addr, rid, None, &parent).await
+                        });
                     }
                     Err(e) => {
                         log::error!("Temporary Route Accept Error({e}), sleeping 10ms");
@@ -293,28 +296,37 @@ impl Server {
                 .insert(url.raw.clone(), token.clone());
         }
         let server = self.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = server.solicit(url, explicit, None) => {}
-                _ = token.cancelled() => {}
-            }
-        });
+        tokio::spawn(async move { server.solicit(url, explicit, None, token).await });
     }
 
     /// Stops soliciting an explicit route (removed by a reload) and closes
     /// its connection.
     pub(crate) fn remove_solicited(&self, raw: &str) {
-        if let Some(token) = self.cluster.solicits.lock().remove(raw) {
-            token.cancel();
-        }
         for entry in self.routes.lock().values() {
             if entry.url.as_deref() == Some(raw) {
                 entry.shared.close(ClosedState::RouteRemoved, true);
             }
         }
+        // Also closes a connection still in its handshake (its close token
+        // is a child of this one).
+        if let Some(token) = self.cluster.solicits.lock().remove(raw) {
+            token.cancel();
+        }
     }
 
-    async fn solicit(self: Arc<Self>, url: RouteUrl, explicit: bool, gossiped_id: Option<String>) {
+    /// Dials `url` until connected, serves the route, and redials explicit
+    /// routes when it ends. `stop` (shutdown, or a reload removing the
+    /// route) cancels the dialling and the waits between attempts, never a
+    /// connection in service: that one closes itself (its close token is a
+    /// child of the shutdown token; a removed route is closed by
+    /// `remove_solicited`), flushing and logging its close.
+    async fn solicit(
+        self: Arc<Self>,
+        url: RouteUrl,
+        explicit: bool,
+        gossiped_id: Option<String>,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
         let Some(port) = url.port else {
             log::error!(
                 "Error trying to connect to route: missing port in {}",
@@ -325,19 +337,32 @@ impl Server {
         let target = format!("{}:{}", url.host, port);
         let mut attempt: u64 = 0;
         let mut was_connected = false;
+        // Sleeps `d` unless stopped first; false when stopped.
+        let pause = |d: Duration| {
+            let stop = stop.clone();
+            async move {
+                tokio::select! {
+                    _ = sleep(d) => true,
+                    _ = stop.cancelled() => false,
+                }
+            }
+        };
         loop {
-            if self.is_shutting_down() {
+            if self.is_shutting_down() || stop.is_cancelled() {
                 break;
             }
             attempt += 1;
-            let dialed = tokio::time::timeout(CONNECT_TIMEOUT, dial(&target)).await;
+            let dialed = tokio::select! {
+                dialed = tokio::time::timeout(CONNECT_TIMEOUT, dial(&target)) => dialed,
+                _ = stop.cancelled() => break,
+            };
             match dialed {
                 Ok(Ok(socket)) => {
                     let addr = socket
                         .peer_addr()
                         .unwrap_or_else(|_| ([0, 0, 0, 0], port).into());
                     let rid = self.next_cid();
-                    let end = serve_route(self.clone(), socket, addr, rid, Some(&url)).await;
+                    let end = serve_route(self.clone(), socket, addr, rid, Some(&url), &stop).await;
                     attempt = 0;
                     was_connected = true;
                     if end.self_route || !explicit || self.is_shutting_down() {
@@ -347,10 +372,14 @@ impl Server {
                         // The peer is reachable through another connection:
                         // redial only once that one is gone.
                         while self.routes.lock().contains_key(&peer) && !self.is_shutting_down() {
-                            sleep(RETRY_DELAY).await;
+                            if !pause(RETRY_DELAY).await {
+                                break;
+                            }
                         }
                     }
-                    sleep(RETRY_DELAY + Duration::from_millis(fastrand::u64(0..100))).await;
+                    if !pause(RETRY_DELAY + Duration::from_millis(fastrand::u64(0..100))).await {
+                        break;
+                    }
                 }
                 failed => {
                     let why = match failed {
@@ -371,7 +400,9 @@ impl Server {
                     if !explicit && attempt > u64::from(opts.cluster.connect_retries) {
                         break;
                     }
-                    sleep(RETRY_DELAY).await;
+                    if !pause(RETRY_DELAY).await {
+                        break;
+                    }
                 }
             }
         }
@@ -615,7 +646,8 @@ impl Server {
         }
         let server = self.clone();
         let id = info.server_id.clone();
-        tokio::spawn(async move { server.solicit(url, false, Some(id)).await });
+        let stop = self.shutdown_token().child_token();
+        tokio::spawn(async move { server.solicit(url, false, Some(id), stop).await });
     }
 
     /// Number of registered routes.
@@ -638,13 +670,16 @@ struct RouteEnd {
     self_route: bool,
 }
 
-/// Serves one route connection (accepted, or solicited to `url`).
+/// Serves one route connection (accepted, or solicited to `url`) until it
+/// closes; cancelling `parent` (the server's shutdown token, or a solicited
+/// route's stop token) closes it.
 async fn serve_route(
     server: Arc<Server>,
     socket: TcpStream,
     addr: SocketAddr,
     rid: u64,
     url: Option<&RouteUrl>,
+    parent: &tokio_util::sync::CancellationToken,
 ) -> RouteEnd {
     let opts = server.options();
     let _ = socket.set_nodelay(true);
@@ -654,7 +689,7 @@ async fn serve_route(
         rid,
         addr,
         max_pending,
-        server.shutdown_token(),
+        parent,
     ));
     let prefix = ConnPrefix::route(addr, rid);
     shared.meta.lock().prefix = prefix.to_string();
