@@ -275,7 +275,10 @@ impl Server {
                     Ok((socket, addr)) => {
                         let rid = self.next_cid();
                         let server = self.clone();
-                        tokio::spawn(async move { serve_route(server, socket, addr, rid, None).await });
+                        tokio::spawn(async move {
+                            let parent = server.shutdown_token().clone();
+                            serve_route(server, socket, addr, rid, None, &parent).await
+                        });
                     }
                     Err(e) => {
                         log::error!("Temporary Route Accept Error({e}), sleeping 10ms");
@@ -298,24 +301,30 @@ impl Server {
                 .insert(url.raw.clone(), token.clone());
         }
         let server = self.clone();
-        // The token only stops new attempts: a connection in progress is
-        // never dropped mid-way (its own close token tears it down properly).
         tokio::spawn(async move { server.solicit(url, explicit, None, token).await });
     }
 
     /// Stops soliciting an explicit route (removed by a reload) and closes
     /// its connection.
     pub(crate) fn remove_solicited(&self, raw: &str) {
-        if let Some(token) = self.cluster.solicits.lock().remove(raw) {
-            token.cancel();
-        }
         for entry in self.routes.lock().values() {
             if entry.url.as_deref() == Some(raw) {
                 entry.shared.close(ClosedState::RouteRemoved, true);
             }
         }
+        // Also closes a connection still in its handshake (its close token
+        // is a child of this one).
+        if let Some(token) = self.cluster.solicits.lock().remove(raw) {
+            token.cancel();
+        }
     }
 
+    /// Dials `url` until connected, serves the route, and redials explicit
+    /// routes when it ends. `stop` (shutdown, or a reload removing the
+    /// route) cancels the dialling and the waits between attempts, never a
+    /// connection in service: that one closes itself (its close token is a
+    /// child of the shutdown token; a removed route is closed by
+    /// `remove_solicited`), flushing and logging its close.
     async fn solicit(
         self: Arc<Self>,
         url: RouteUrl,
@@ -333,20 +342,32 @@ impl Server {
         let target = format!("{}:{}", url.host, port);
         let mut attempt: u64 = 0;
         let mut was_connected = false;
+        // Sleeps `d` unless stopped first; false when stopped.
+        let pause = |d: Duration| {
+            let stop = stop.clone();
+            async move {
+                tokio::select! {
+                    _ = sleep(d) => true,
+                    _ = stop.cancelled() => false,
+                }
+            }
+        };
         loop {
             if self.is_shutting_down() || stop.is_cancelled() {
                 break;
             }
             attempt += 1;
-            log::debug!("Trying to connect to route on {target} ({target})");
-            let dialed = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&target)).await;
+            let dialed = tokio::select! {
+                dialed = tokio::time::timeout(CONNECT_TIMEOUT, dial(&target)) => dialed,
+                _ = stop.cancelled() => break,
+            };
             match dialed {
                 Ok(Ok(socket)) => {
                     let addr = socket
                         .peer_addr()
                         .unwrap_or_else(|_| ([0, 0, 0, 0], port).into());
                     let rid = self.next_cid();
-                    let end = serve_route(self.clone(), socket, addr, rid, Some(&url)).await;
+                    let end = serve_route(self.clone(), socket, addr, rid, Some(&url), &stop).await;
                     attempt = 0;
                     was_connected = true;
                     if end.self_route || !explicit || self.is_shutting_down() {
@@ -355,17 +376,14 @@ impl Server {
                     if let (ClosedState::DuplicateRoute, Some(peer)) = (end.reason, end.peer_id) {
                         // The peer is reachable through another connection:
                         // redial only once that one is gone.
-                        while self.routes.lock().contains_key(&peer)
-                            && !self.is_shutting_down()
-                            && !stop.is_cancelled()
-                        {
-                            sleep(RETRY_DELAY).await;
+                        while self.routes.lock().contains_key(&peer) && !self.is_shutting_down() {
+                            if !pause(RETRY_DELAY).await {
+                                break;
+                            }
                         }
                     }
-                    let delay = RETRY_DELAY + Duration::from_millis(fastrand::u64(0..100));
-                    tokio::select! {
-                        _ = sleep(delay) => {}
-                        _ = stop.cancelled() => break,
+                    if !pause(RETRY_DELAY + Duration::from_millis(fastrand::u64(0..100))).await {
+                        break;
                     }
                 }
                 failed => {
@@ -387,9 +405,8 @@ impl Server {
                     if !explicit && attempt > u64::from(opts.cluster.connect_retries) {
                         break;
                     }
-                    tokio::select! {
-                        _ = sleep(RETRY_DELAY) => {}
-                        _ = stop.cancelled() => break,
+                    if !pause(RETRY_DELAY).await {
+                        break;
                     }
                 }
             }
@@ -702,15 +719,17 @@ struct RouteEnd {
     self_route: bool,
 }
 
-/// Serves one route connection (accepted, or solicited to `url`): with
-/// cluster TLS the handshake comes first, before CONNECT and INFO, as
-/// nats-server does for routes.
+/// Serves one route connection (accepted, or solicited to `url`) until it
+/// closes; cancelling `parent` (the server's shutdown token, or a solicited
+/// route's stop token) closes it. With cluster TLS the handshake comes
+/// first, before CONNECT and INFO, as nats-server does for routes.
 async fn serve_route(
     server: Arc<Server>,
     socket: TcpStream,
     addr: SocketAddr,
     rid: u64,
     url: Option<&RouteUrl>,
+    parent: &tokio_util::sync::CancellationToken,
 ) -> RouteEnd {
     let opts = server.options();
     let _ = socket.set_nodelay(true);
@@ -721,7 +740,7 @@ async fn serve_route(
     };
     let Some(tls) = &opts.cluster.tls else {
         let (rd, wr) = socket.into_split();
-        return serve_route_stream(server, rd, wr, addr, rid, url).await;
+        return serve_route_stream(server, rd, wr, addr, rid, url, parent).await;
     };
     let prefix = ConnPrefix::route(addr, rid);
     let timeout = tls.timeout;
@@ -757,7 +776,7 @@ async fn serve_route(
     match result {
         Ok(Ok(stream)) => {
             let (rd, wr) = tokio::io::split(stream);
-            serve_route_stream(server, rd, wr, addr, rid, url).await
+            serve_route_stream(server, rd, wr, addr, rid, url, parent).await
         }
         Ok(Err(e)) => {
             log::error!("{prefix} - TLS route handshake error: {e}");
@@ -777,6 +796,7 @@ async fn serve_route_stream<R, W>(
     addr: SocketAddr,
     rid: u64,
     url: Option<&RouteUrl>,
+    parent: &tokio_util::sync::CancellationToken,
 ) -> RouteEnd
 where
     R: tokio::io::AsyncRead + Unpin,
@@ -789,7 +809,7 @@ where
         rid,
         addr,
         max_pending,
-        server.shutdown_token(),
+        parent,
     ));
     let prefix = ConnPrefix::route(addr, rid);
     shared.meta.lock().prefix = prefix.to_string();
@@ -1355,6 +1375,21 @@ impl RouteConn {
         self.send(b"PING\r\n");
         Ok(())
     }
+}
+
+/// Resolves `target` (`host:port`; in Docker often a container name, from
+/// /etc/hosts or the engine's DNS), picks one address at random as
+/// nats-server does, and connects to it.
+async fn dial(target: &str) -> std::io::Result<TcpStream> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(target).await?.collect();
+    let Some(&addr) = addrs.get(fastrand::usize(..addrs.len().max(1))) else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("lookup {target}: no such host"),
+        ));
+    };
+    log::debug!("Trying to connect to route on {target} ({addr})");
+    TcpStream::connect(addr).await
 }
 
 /// The key of a route's remote interest in its `subs` map.

@@ -1,8 +1,9 @@
 //! Operating the real binary: pid and ports files, SIGHUP reload (credentials
 //! and log level change while a client stays connected; a non-reloadable
 //! change is refused and the server keeps running), flags overriding the file
-//! also after a reload, `--signal`, log file reopen on SIGUSR1, remote syslog
-//! to a UDP socket the test owns, and a clean exit on SIGTERM.
+//! also after a reload, a route removed by a reload stays closed, `--signal`,
+//! log file reopen on SIGUSR1, remote syslog to a UDP socket the test owns,
+//! and a clean exit on SIGTERM.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener as StdListener, TcpStream, UdpSocket};
@@ -278,6 +279,63 @@ fn signal_flag_and_sigterm_exit_cleanly() {
     p.wait_line("Trapped \"terminated\" signal");
     assert_eq!(p.wait_exit(), 0);
     p.wait_line("Server Exiting..");
+}
+
+/// A route removed from the file by a reload is closed (logged with its
+/// reason) and not dialled again.
+#[test]
+fn reload_removing_a_route_closes_it_for_good() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("b.conf");
+    let (a_port, a_cluster) = (free_port(), free_port());
+    let a = Proc::spawn(&[
+        "-a",
+        "127.0.0.1",
+        "-p",
+        &a_port.to_string(),
+        "--cluster",
+        &format!("nats://127.0.0.1:{a_cluster}"),
+    ]);
+    a.wait_line("Listening for route connections");
+    let b_conf = |routes: &str| {
+        format!(
+            "port: {}\ncluster {{\n  listen: \"127.0.0.1:{}\"\n  routes = [{routes}]\n}}\n",
+            free_port(),
+            free_port()
+        )
+    };
+    write(
+        &conf,
+        &b_conf(&format!("\"nats-route://127.0.0.1:{a_cluster}\"")),
+    );
+    let b = Proc::spawn(&["-c", conf.to_str().unwrap(), "-a", "127.0.0.1"]);
+    b.wait_line("Route connection created");
+    a.wait_line("Route connection created");
+
+    // Only `routes` changes: keep B's ports.
+    let text = std::fs::read_to_string(&conf).unwrap();
+    let start = text.find("routes = [").unwrap();
+    let end = start + text[start..].find(']').unwrap();
+    write(
+        &conf,
+        &format!("{}routes = [{}", &text[..start], &text[end..]),
+    );
+    b.signal(rustix::process::Signal::HUP);
+    b.wait_line("Reloaded server configuration");
+    b.wait_line("Router connection closed: Route Removed");
+    a.wait_line("Router connection closed");
+    // Past the redial delay: no second route.
+    thread::sleep(Duration::from_millis(2500));
+    let created = |p: &Proc| {
+        p.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("Route connection created"))
+            .count()
+    };
+    assert_eq!(created(&b), 1, "B dialled the removed route again");
+    assert_eq!(created(&a), 1);
 }
 
 #[test]
