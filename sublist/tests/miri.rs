@@ -1,0 +1,101 @@
+//! A small tour of every unsafe path of the crate, sized for Miri
+//! (`scripts/miri`): array publication and retirement, node and level
+//! creation and pruning, table growth and tombstones, cache install,
+//! eviction and replacement, batch removal, enumeration, and drop with
+//! garbage still deferred. Runs under plain `cargo test` too.
+
+use std::sync::Arc;
+use std::thread;
+
+use sublist::{Config, Sublist};
+
+fn small() -> Sublist<Arc<String>> {
+    Sublist::with_config(Config {
+        cache_slots: 4,
+        ..Config::default()
+    })
+}
+
+/// Drives the global epoch until `done` (other test threads may hold it
+/// back for a moment).
+fn flush_until(done: impl Fn() -> bool) -> bool {
+    for _ in 0..200 {
+        if done() {
+            return true;
+        }
+        crossbeam_epoch::pin().flush();
+        thread::yield_now();
+    }
+    done()
+}
+
+#[test]
+fn unsafe_paths_under_churn() {
+    let s = small();
+    let v: Vec<Arc<String>> = (0..12).map(|i| Arc::new(format!("v{i}"))).collect();
+    // Enough literal children to grow a table past its first capacity.
+    for (i, val) in v.iter().enumerate() {
+        s.insert(&format!("a.{i}"), None, val.clone()).unwrap();
+    }
+    s.insert("a.*", Some("q"), v[0].clone()).unwrap();
+    s.insert("a.>", None, v[1].clone()).unwrap();
+    for i in 0..12 {
+        let r = s.matches(&format!("a.{i}"));
+        assert_eq!(r.plain.len(), 2);
+        assert_eq!(r.queues.len(), 1);
+        // Matched again: a cache hit, or a replacement in a 4-slot cache.
+        let _ = s.matches(&format!("a.{i}"));
+    }
+    // Tombstones, reuse, pruning down to nothing.
+    for (i, val) in v.iter().enumerate().step_by(2) {
+        s.remove(&format!("a.{i}"), None, val).unwrap();
+    }
+    s.insert("a.0", None, v[0].clone()).unwrap();
+    let mut seen = 0;
+    s.for_each(|sub| seen += sub.plain.len() + sub.queues.len());
+    assert_eq!(seen, 6 + 1 + 1 + 1);
+    let batch: Vec<(String, Arc<String>)> = v
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 1)
+        .map(|(i, val)| (format!("a.{i}"), val.clone()))
+        .collect();
+    assert_eq!(
+        s.remove_batch(batch.iter().map(|(subj, val)| (subj.as_str(), None, val))),
+        6
+    );
+    drop(batch);
+    s.remove("a.0", None, &v[0]).unwrap();
+    s.remove("a.*", Some("q"), &v[0]).unwrap();
+    s.remove("a.>", None, &v[1]).unwrap();
+    assert_eq!(s.count(), 0);
+    assert_eq!(s.node_count(), 0);
+    // Every clone the trie and its cache held is dropped once reclaimed.
+    assert!(flush_until(|| v
+        .iter()
+        .all(|val| Arc::strong_count(val) == 1)));
+}
+
+#[test]
+fn readers_and_a_writer_on_two_threads() {
+    let s = Arc::new(small());
+    let v = Arc::new("x".to_string());
+    let reader = {
+        let s = s.clone();
+        thread::spawn(move || {
+            for _ in 0..20 {
+                let guard = s.pin();
+                let r = s.match_in("b.c", &guard);
+                assert!(r.plain.len() <= 1);
+            }
+        })
+    };
+    for _ in 0..10 {
+        s.insert("b.c", None, v.clone()).unwrap();
+        s.remove("b.c", None, &v).unwrap();
+    }
+    reader.join().unwrap();
+    // Dropped with retired garbage still waiting in the collector.
+    drop(s);
+    assert!(flush_until(|| Arc::strong_count(&v) == 1));
+}
