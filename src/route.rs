@@ -568,11 +568,34 @@ impl Server {
     /// Registers a route under its peer's id, sending it our whole local
     /// interest atomically with respect to interest changes. Fails when the
     /// peer already has a route (a duplicate).
+    ///
+    /// Duplicates (both servers dialled each other) are resolved the same way
+    /// on both sides, so that exactly one connection survives: the one
+    /// solicited by the server with the smaller id. "First registered wins"
+    /// can make each side keep a different connection and close the other,
+    /// losing both when neither is redialled (gossiped routes).
     fn register_route(&self, entry: RouteEntry) -> Result<(), ()> {
         let interest = self.interest.lock();
         let mut routes = self.routes.lock();
-        if routes.contains_key(&entry.peer.server_id) {
-            return Err(());
+        if let Some(existing) = routes.get(&entry.peer.server_id) {
+            let solicitor = |solicited: bool| {
+                if solicited {
+                    self.id.as_str()
+                } else {
+                    entry.peer.server_id.as_str()
+                }
+            };
+            let (new_by, old_by) = (solicitor(entry.solicited), solicitor(existing.solicited));
+            if new_by >= old_by {
+                return Err(());
+            }
+            log::debug!(
+                "{} - Replacing duplicate remote route {:?} (keeping the one {:?} dialled)",
+                existing.shared.prefix(),
+                entry.peer.server_id,
+                new_by
+            );
+            existing.shared.close(ClosedState::DuplicateRoute, true);
         }
         let mut batch = Vec::new();
         for ((subject, queue), count) in interest.iter() {
@@ -861,8 +884,9 @@ where
     }
     match reason {
         ClosedState::DuplicateRoute if conn.self_route => {}
+        // Harmless: the peer is served by its other connection.
         ClosedState::DuplicateRoute => {
-            log::notice!("{} - Router connection closed: {}", shared.prefix(), reason)
+            log::debug!("{} - Router connection closed: {}", shared.prefix(), reason)
         }
         _ if conn.registered => {
             log::notice!("{} - Router connection closed: {}", shared.prefix(), reason)
@@ -1291,7 +1315,7 @@ impl RouteConn {
             info.server_id
         );
         if self.server.register_route(entry).is_err() {
-            log::notice!(
+            log::debug!(
                 "{} - Detected duplicate remote route {:?}",
                 self.prefix,
                 info.server_id

@@ -431,3 +431,44 @@ async fn fan_out_bursts_do_not_cut_routes() {
     a.server.shutdown();
     b.server.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_dialling_each_other_keep_exactly_one_route() {
+    for _ in 0..3 {
+        // Reserve two route ports, then start both servers pointing at each
+        // other at the same moment: both connections race to register.
+        let ports: Vec<u16> = (0..2)
+            .map(|_| {
+                std::net::TcpListener::bind("127.0.0.1:0")
+                    .unwrap()
+                    .local_addr()
+                    .unwrap()
+                    .port()
+            })
+            .collect();
+        let addr = |p: u16| -> SocketAddr { format!("127.0.0.1:{p}").parse().unwrap() };
+        let (to_b, to_a) = ([addr(ports[1])], [addr(ports[0])]);
+        let (a, b) = tokio::join!(node(ports[0], &to_b), node(ports[1], &to_a));
+        mesh(&[&a, &b]).await;
+        // Stable: still one route each a little later, and traffic flows.
+        sleep(Duration::from_millis(1500)).await;
+        assert_eq!((a.server.num_routes(), b.server.num_routes()), (1, 1));
+        let (ca, cb) = (client(&a).await, client(&b).await);
+        let mut sub = cb.subscribe("dup.x").await.unwrap();
+        cb.flush().await.unwrap();
+        interest(&[&a], "dup.x").await;
+        ca.publish("dup.x", "once".into()).await.unwrap();
+        ca.flush().await.unwrap();
+        assert_eq!(
+            timeout(WAIT, sub.next()).await.unwrap().unwrap().payload,
+            "once"
+        );
+        // Exactly once: no second copy through a lingering duplicate.
+        assert!(timeout(Duration::from_millis(300), sub.next())
+            .await
+            .is_err());
+        a.server.shutdown();
+        b.server.shutdown();
+        sleep(Duration::from_millis(200)).await;
+    }
+}
