@@ -380,6 +380,48 @@ fn match_under_churn(c: &mut Criterion) {
             });
         }
     }
+    // Ours as the server uses it: one epoch pin per batch of 64 matches.
+    let s = ours();
+    populate_four_tokens(&*s);
+    for churn in [false, true] {
+        let label = if churn { "churn" } else { "quiet" };
+        g.bench_function(BenchmarkId::new("ours_pin_per_64", label), |b| {
+            b.iter_custom(|iters| {
+                let stop = Arc::new(AtomicBool::new(false));
+                let churner = churn.then(|| {
+                    let (s, stop) = (s.clone(), stop.clone());
+                    thread::spawn(move || {
+                        let mut i = 0u64;
+                        while !stop.load(Relaxed) {
+                            let subject = format!("churn.{}.{}", i % 64, i);
+                            s.add(&subject, i);
+                            s.del(&subject, i);
+                            i += 1;
+                        }
+                    })
+                });
+                let start = Instant::now();
+                let mut acc = 0;
+                let mut left = iters as usize;
+                let mut k = 0;
+                while left > 0 {
+                    let guard = s.pin();
+                    for _ in 0..left.min(64) {
+                        acc += s.match_in(&hot[k % hot.len()], &guard).len();
+                        k += 1;
+                    }
+                    left = left.saturating_sub(64);
+                }
+                black_box(acc);
+                let elapsed = start.elapsed();
+                stop.store(true, Relaxed);
+                if let Some(h) = churner {
+                    h.join().unwrap();
+                }
+                elapsed
+            })
+        });
+    }
     g.finish();
 }
 
