@@ -14,10 +14,8 @@
 //! for the compose tests, `docker compose` / `docker-compose`) is missing or
 //! the daemon cannot be reached.
 //!
-//! Routes are checked through log lines and by passing messages.
-// TODO(monitoring): once /routez and /varz land (-m / monitor_port 8222 in
-// the image's configuration), also check /routez on both seed containers and
-// on every compose node (num_routes, remote ids) wherever a route is awaited.
+//! Routes are checked through log lines, by passing messages, and through
+//! `/routez` on the monitoring port the image's configuration opens (8222).
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -242,6 +240,34 @@ async fn ip(container: &str, network: Option<&str>) -> String {
 }
 
 /// A client of exactly this server: no failover to discovered ones.
+/// `num_routes` from `/routez` on a container's monitoring port (8222),
+/// waiting (bounded) until it equals `want`.
+async fn routez_routes(ip: &str, want: u64) -> u64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let got = async {
+            let mut s = tokio::net::TcpStream::connect(format!("{ip}:8222"))
+                .await
+                .ok()?;
+            s.write_all(b"GET /routez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .await
+                .ok()?;
+            let mut raw = Vec::new();
+            s.read_to_end(&mut raw).await.ok()?;
+            let text = String::from_utf8(raw).ok()?;
+            let json: serde_json::Value =
+                serde_json::from_str(text.split_once("\r\n\r\n")?.1).ok()?;
+            json["num_routes"].as_u64()
+        }
+        .await;
+        if got == Some(want) || Instant::now() > deadline {
+            return got.unwrap_or(u64::MAX);
+        }
+        sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn pinned(ip: &str) -> async_nats::Client {
     let url = format!("nats://{ip}:4222");
     let start = Instant::now();
@@ -441,8 +467,9 @@ async fn seed_two_containers_linked_route_and_a_message_across() {
     wait_log(&second, "- Route connection created").await;
     wait_log(&main, &format!("{second_ip}:")).await;
     wait_log(&main, "- Route connection created").await;
-    // TODO(monitoring): GET http://{main_ip}:8222/routez and
-    // http://{second_ip}:8222/routez each list the other (num_routes 1).
+    // /routez on both lists the other.
+    assert_eq!(routez_routes(&main_ip, 1).await, 1, "/routez on nats-main");
+    assert_eq!(routez_routes(&second_ip, 1).await, 1, "/routez on nats-2");
 
     let (on_main, on_second) = (pinned(&main_ip).await, pinned(&second_ip).await);
     let mut sub = subscribe(&on_main, "seed.to-main").await;
@@ -663,7 +690,13 @@ async fn compose_cluster_survives_a_partition() {
     let converged = healed.elapsed();
     eprintln!("partition healed; routes and interest converged in {converged:?}");
     assert!(converged < WAIT);
-    // TODO(monitoring): /routez on n1..n3 shows two routes each.
+    for n in ["n1", "n2", "n3"] {
+        assert_eq!(
+            routez_routes(&cluster.ip(n).await, 2).await,
+            2,
+            "/routez on {n} after the heal"
+        );
+    }
 }
 
 /// Restart n1, n2, n3 one after the other (`docker restart`, graceful):
