@@ -443,6 +443,8 @@ struct Conn {
     connected: bool,
     auth_deadline: Option<Instant>,
     max_subs: usize,
+    /// The options generation the limits below were read from (reload).
+    opts_generation: u64,
     /// The nonce our INFO carried (nkey users sign it).
     nonce: Option<String>,
     /// This user's permissions (none = unrestricted), refreshed each batch
@@ -500,6 +502,7 @@ impl Conn {
 
             auth_deadline: auth_required.then(|| now + server_auth_timeout(opts)),
             max_subs: opts.max_subscriptions,
+            opts_generation: 0,
             nonce: None,
             perms: None,
             ping_interval: opts.ping_interval,
@@ -564,6 +567,11 @@ impl Conn {
     fn process(&mut self, buf: &mut BytesMut) -> Result<Batch, Close> {
         if self.shared.has_permissions() {
             self.perms = self.shared.permissions();
+        }
+        let generation = self.server.options_generation();
+        if generation != self.opts_generation {
+            self.opts_generation = generation;
+            self.apply_reloaded_limits();
         }
         let server = self.server.clone();
         let guard = server.sublist.pin();
@@ -712,6 +720,20 @@ impl Conn {
         if let Some(payload) = frame.op.payload() {
             log::trace_payload(&self.prefix, log::TraceDir::In, payload.of(data));
         }
+    }
+
+    /// A reload changed the options: take the new limits (nats-server
+    /// applies max_payload, max_control_line, ping settings and the
+    /// subscription limit to existing connections too).
+    fn apply_reloaded_limits(&mut self) {
+        let opts = self.server.options();
+        self.parser.set_limits(Limits {
+            max_control_line: opts.max_control_line as usize,
+            max_payload: opts.max_payload as usize,
+        });
+        self.max_subs = opts.max_subscriptions;
+        self.ping_interval = opts.ping_interval;
+        self.ping_max = opts.ping_max;
     }
 
     /// `+OK` in verbose mode. Before any CONNECT the defaults apply, so a

@@ -90,6 +90,7 @@ pub struct Server {
     pub id: String,
     pub name: String,
     opts: RwLock<Arc<Options>>,
+    opts_generation: AtomicU64,
     auth: RwLock<Arc<Auth>>,
     /// Client TLS, rebuilt on reload.
     tls: RwLock<Option<tokio_rustls::TlsAcceptor>>,
@@ -146,6 +147,7 @@ impl Server {
             auth: RwLock::new(Arc::new(Auth::from_options(&opts))),
             tls: RwLock::new(None),
             opts: RwLock::new(Arc::new(opts)),
+            opts_generation: AtomicU64::new(0),
             sublist,
             clients: Mutex::new(HashMap::new()),
             closed: Mutex::new(VecDeque::new()),
@@ -540,6 +542,14 @@ impl Server {
     /// Replaces the running options (reload).
     pub(crate) fn set_options(&self, opts: Options) {
         *self.opts.write() = Arc::new(opts);
+        self.opts_generation.fetch_add(1, Relaxed);
+    }
+
+    /// Changes whenever the options are replaced (reload), so connections
+    /// can pick up new limits with one relaxed load per batch.
+    #[inline]
+    pub fn options_generation(&self) -> u64 {
+        self.opts_generation.load(Relaxed)
     }
 
     pub(crate) fn set_auth(&self, auth: Auth) {

@@ -408,3 +408,28 @@ fn remote_syslog_to_a_udp_socket() {
         "{ready}"
     );
 }
+
+#[test]
+fn reload_applies_new_limits_to_existing_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("n.conf");
+    let port = free_port();
+    write(&conf, &format!("port: {port}\nmax_payload: 2000\n"));
+    let p = Proc::spawn(&["-c", conf.to_str().unwrap(), "-a", "127.0.0.1"]);
+    p.wait_line("Server is ready");
+    let mut c = raw_client(port, r#"{"verbose":false}"#);
+    assert!(read_until(&mut c, "PONG").contains("PONG"));
+    c.write_all(format!("PUB a 1500\r\n{}\r\nPING\r\n", "x".repeat(1500)).as_bytes())
+        .unwrap();
+    assert!(
+        read_until(&mut c, "PONG").contains("PONG"),
+        "1500 bytes fit under 2000"
+    );
+
+    write(&conf, &format!("port: {port}\nmax_payload: 1000\n"));
+    p.signal(rustix::process::Signal::HUP);
+    p.wait_line("Reloaded: max_payload = 1000");
+    c.write_all(format!("PUB a 1500\r\n{}\r\n", "x".repeat(1500)).as_bytes())
+        .unwrap();
+    assert!(read_until(&mut c, "Maximum Payload").contains("-ERR 'Maximum Payload Violation'"));
+}
