@@ -261,7 +261,8 @@ impl Server {
             addr.port()
         );
         let server = self.clone();
-        tokio::spawn(async move { server.accept_routes(listener).await });
+        self.route_tasks
+            .spawn(async move { server.accept_routes(listener).await });
         for url in opts.cluster.routes.clone() {
             self.spawn_solicit(url, true);
         }
@@ -275,7 +276,7 @@ impl Server {
                     Ok((socket, addr)) => {
                         let rid = self.next_cid();
                         let server = self.clone();
-                        tokio::spawn(async move {
+                        self.route_tasks.spawn(async move {
                             let parent = server.shutdown_token().clone();
                             serve_route(server, socket, addr, rid, None, &parent).await
                         });
@@ -301,7 +302,8 @@ impl Server {
                 .insert(url.raw.clone(), token.clone());
         }
         let server = self.clone();
-        tokio::spawn(async move { server.solicit(url, explicit, None, token).await });
+        self.route_tasks
+            .spawn(async move { server.solicit(url, explicit, None, token).await });
     }
 
     /// Stops soliciting an explicit route (removed by a reload) and closes
@@ -677,7 +679,8 @@ impl Server {
         let server = self.clone();
         let id = info.server_id.clone();
         let stop = self.shutdown_token().child_token();
-        tokio::spawn(async move { server.solicit(url, false, Some(id), stop).await });
+        self.route_tasks
+            .spawn(async move { server.solicit(url, false, Some(id), stop).await });
     }
 
     /// The registered routes, for `/routez` and `/metrics`.

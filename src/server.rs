@@ -117,6 +117,9 @@ pub struct Server {
     pub(crate) lame_duck: tokio::sync::Notify,
     pub(crate) in_lame_duck: AtomicBool,
     shutdown: CancellationToken,
+    /// Route tasks (listener, solicitors, connections), awaited at shutdown
+    /// so that their close lines come before "Server Exiting..".
+    pub(crate) route_tasks: TaskTracker,
 }
 
 impl Server {
@@ -163,6 +166,7 @@ impl Server {
             lame_duck: tokio::sync::Notify::new(),
             in_lame_duck: AtomicBool::new(false),
             shutdown: CancellationToken::new(),
+            route_tasks: TaskTracker::new(),
         });
         server.load_tls(&server.options())?;
         Ok(server)
@@ -607,8 +611,13 @@ impl Server {
         // tokens are children); each flushes what it has queued.
         self.shutdown.cancel();
         tracker.close();
+        self.route_tasks.close();
         let grace = self.options().write_deadline + Duration::from_secs(1);
-        let _ = tokio::time::timeout(grace, tracker.wait()).await;
+        let _ = tokio::time::timeout(grace, async {
+            tracker.wait().await;
+            self.route_tasks.wait().await;
+        })
+        .await;
     }
 }
 
