@@ -433,3 +433,54 @@ fn reload_applies_new_limits_to_existing_connections() {
         .unwrap();
     assert!(read_until(&mut c, "Maximum Payload").contains("-ERR 'Maximum Payload Violation'"));
 }
+
+#[test]
+fn reload_applies_new_permissions_to_existing_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("n.conf");
+    let port = free_port();
+    let users = |sub: &str, publish: &str| {
+        format!(
+            "port: {port}\nauthorization {{\n  users = [\n    {{user: alice, password: a1, permissions: {{subscribe: [\"{sub}\"], publish: [\"{publish}\"]}}}}\n    {{user: root, password: r1}}\n  ]\n}}\n"
+        )
+    };
+    write(&conf, &users("a.>", "out.>"));
+    let p = Proc::spawn(&["-c", conf.to_str().unwrap(), "-a", "127.0.0.1"]);
+    p.wait_line("Server is ready");
+    let mut alice = raw_client(port, r#"{"user":"alice","pass":"a1","verbose":false}"#);
+    alice
+        .write_all(b"SUB a.x 1\r\nPUB out.1 2\r\nok\r\nPING\r\n")
+        .unwrap();
+    let got = read_until(&mut alice, "PONG\r\nPONG");
+    assert!(!got.contains("Violation"), "{got}");
+
+    // The new permissions drop the subscription and forbid the old subject.
+    write(&conf, &users("b.>", "other.>"));
+    p.signal(rustix::process::Signal::HUP);
+    p.wait_line("Reloaded server configuration");
+    let got = read_until(&mut alice, "Subscription to");
+    assert!(
+        got.contains("-ERR 'Permissions Violation for Subscription to \"a.x\"'"),
+        "{got}"
+    );
+    alice.write_all(b"PUB out.1 2\r\nno\r\nPING\r\n").unwrap();
+    let got = read_until(&mut alice, "PONG");
+    assert!(
+        got.contains("-ERR 'Permissions Violation for Publish to \"out.1\"'"),
+        "{got}"
+    );
+    // Messages on a.x no longer reach alice; b.x does.
+    let mut root = raw_client(port, r#"{"user":"root","pass":"r1","verbose":false}"#);
+    read_until(&mut root, "PONG");
+    alice.write_all(b"SUB b.x 2\r\nPING\r\n").unwrap();
+    read_until(&mut alice, "PONG");
+    root.write_all(b"PUB a.x 1\r\n1\r\nPUB b.x 1\r\n2\r\nPING\r\n")
+        .unwrap();
+    read_until(&mut root, "PONG");
+    alice.write_all(b"PING\r\n").unwrap();
+    let got = read_until(&mut alice, "PONG");
+    assert!(
+        got.contains("MSG b.x 2 1\r\n2\r\n") && !got.contains("MSG a.x"),
+        "{got}"
+    );
+}
