@@ -316,7 +316,7 @@ pub async fn serve(server: Arc<Server>, mut socket: TcpStream, addr: SocketAddr,
     let info = server.client_info_line(cid, addr, nonce.as_deref());
 
     let Some(tls) = server.tls_acceptor() else {
-        let (rd, wr) = socket.into_split();
+        let (rd, wr) = conn::split_tcp(&shared, socket);
         return serve_stream(server, shared, rd, wr, Some(info), nonce).await;
     };
     let handshake_first = opts.tls.as_ref().is_some_and(|t| t.handshake_first);
@@ -329,7 +329,7 @@ pub async fn serve(server: Arc<Server>, mut socket: TcpStream, addr: SocketAddr,
             return;
         }
         if opts.allow_non_tls && !looks_like_tls(&socket).await {
-            let (rd, wr) = socket.into_split();
+            let (rd, wr) = conn::split_tcp(&shared, socket);
             return serve_stream(server, shared, rd, wr, None, nonce).await;
         }
     }

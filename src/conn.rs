@@ -11,16 +11,28 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, Instant};
 
 use crate::client::ClientShared;
 use crate::close::ClosedState;
 use crate::log;
-use crate::outbound::{self, WriterEnd};
+use crate::outbound::{self, SharedTcpWriter, WriterEnd};
 
 /// Read buffer size; also the most one batch parses.
 pub const READ_BUF: usize = 64 * 1024;
+
+/// Splits a plain TCP socket: the read half for the reader, the write half
+/// shared between the writer task and publishers that write to it directly
+/// ([`outbound::Outbound::flush_or_wake`]).
+pub fn split_tcp(shared: &ClientShared, socket: TcpStream) -> (OwnedReadHalf, SharedTcpWriter) {
+    let (rd, wr) = socket.into_split();
+    let wr = Arc::new(wr);
+    shared.out.set_direct(wr.clone());
+    (rd, SharedTcpWriter(wr))
+}
 
 /// Spawns the writer for `shared`: it drains the outbound buffer to `wr`,
 /// each batch bounded by `deadline`; a blocked write cuts the connection as a

@@ -21,12 +21,16 @@
 //! await, or reorder bytes queued by one publisher.
 
 use std::collections::VecDeque;
-use std::io::IoSlice;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use parking_lot::Mutex;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 
 /// Payloads at least this large are shared (`Bytes` clone) instead of copied.
@@ -74,6 +78,12 @@ impl Message<'_> {
 }
 
 struct State {
+    /// Somebody (the writer task, or a publisher in [`Outbound::flush_or_wake`])
+    /// has taken data and is writing it: nobody else may write until it
+    /// clears this, so bytes never interleave on the socket.
+    writing: bool,
+    /// The plain TCP socket, for publishers to write to directly.
+    direct: Option<Arc<OwnedWriteHalf>>,
     /// The tail being appended to.
     buf: BytesMut,
     /// Completed segments and shared payloads, in order, before `buf`.
@@ -110,6 +120,8 @@ impl Outbound {
     pub fn new(max_pending: usize) -> Self {
         Self {
             state: Mutex::new(State {
+                writing: false,
+                direct: None,
                 buf: BytesMut::with_capacity(INITIAL_CAPACITY),
                 chunks: VecDeque::new(),
                 pending: 0,
@@ -242,6 +254,57 @@ impl Outbound {
         self.wake.notify_one();
     }
 
+    /// Lets publishers write to `socket` directly (plain TCP only; a TLS
+    /// stream has one owner, its writer task).
+    pub fn set_direct(&self, socket: Arc<OwnedWriteHalf>) {
+        self.state.lock().direct = Some(socket);
+    }
+
+    /// Settles the wake-up a [`Push::Queued`] said is owed: when nobody is
+    /// writing, sends what is queued right away from the caller's task with
+    /// one non-blocking write (nats-server's `flushClients`), which saves the
+    /// writer task's wake-up and a trip through the scheduler per batch;
+    /// anything it could not send (a full socket, shared payloads, TLS) is
+    /// left to the writer task, woken here.
+    pub fn flush_or_wake(&self) {
+        let mut st = self.state.lock();
+        let direct = match &st.direct {
+            Some(d) if !st.writing && st.closing.is_none() && st.chunks.is_empty() => d.clone(),
+            _ => {
+                drop(st);
+                return self.wake();
+            }
+        };
+        if st.buf.is_empty() {
+            return;
+        }
+        let data = st.buf.split().freeze();
+        st.writing = true;
+        st.woken = false;
+        drop(st);
+        let written = match direct.as_ref().as_ref().try_write(&data) {
+            Ok(n) => n,
+            Err(_) => 0, // the writer task meets any error itself
+        };
+        let mut st = self.state.lock();
+        st.writing = false;
+        st.pending = st.pending.saturating_sub(written);
+        if written < data.len() && st.closing != Some(false) {
+            st.chunks.push_front(data.slice(written..));
+        }
+        let more = !st.chunks.is_empty() || !st.buf.is_empty() || st.closing.is_some();
+        if more {
+            st.woken = true;
+        }
+        drop(st);
+        if more {
+            self.wake();
+        }
+        if written > 0 {
+            self.drained.notify_waiters();
+        }
+    }
+
     /// Waits until the writer has drained some data, at most `max`. Used by
     /// a publisher that found this connection more than 3/4 full.
     pub async fn stall(&self, max: Duration) {
@@ -260,6 +323,10 @@ impl Outbound {
         if st.closing.is_none() {
             st.closing = Some(flush);
         }
+        // From now on only the writer task writes; when it ends, its handle is
+        // the last and the socket is shut down then, not when this buffer
+        // is dropped.
+        st.direct = None;
         if !flush {
             st.closing = Some(false);
             st.chunks.clear();
@@ -289,10 +356,15 @@ impl Outbound {
     /// the writer should stop (closing and nothing left to send).
     fn take(&self, into: &mut VecDeque<Bytes>) -> Taken {
         let mut st = self.state.lock();
-        st.woken = false;
         if st.closing == Some(false) {
             return Taken::Stop;
         }
+        if st.writing {
+            // A publisher is writing directly; it wakes us when it is done
+            // and anything is left.
+            return Taken::Empty;
+        }
+        st.woken = false;
         if !st.buf.is_empty() {
             let tail = st.buf.split().freeze();
             st.chunks.push_back(tail);
@@ -305,11 +377,13 @@ impl Outbound {
             };
         }
         std::mem::swap(&mut st.chunks, into);
+        st.writing = true;
         Taken::Data
     }
 
     fn written(&self, n: usize) {
         let mut st = self.state.lock();
+        st.writing = false;
         st.pending = st.pending.saturating_sub(n);
         drop(st);
         self.drained.notify_waiters();
@@ -323,6 +397,59 @@ enum Taken {
 }
 
 /// ` [<hdr>] <size>\r\n`: the sizes closing a MSG/HMSG/RMSG line.
+/// The writer task's end of a plain TCP socket whose write half is shared
+/// with publishers ([`Outbound::set_direct`]). Writes go through the
+/// socket's readiness like tokio's own halves; the socket is shut down for
+/// writing when the last holder drops it.
+pub struct SharedTcpWriter(pub Arc<OwnedWriteHalf>);
+
+impl SharedTcpWriter {
+    fn poll_io<T>(
+        &self,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&tokio::net::TcpStream) -> io::Result<T>,
+    ) -> Poll<io::Result<T>> {
+        let tcp: &tokio::net::TcpStream = self.0.as_ref().as_ref();
+        loop {
+            ready!(tcp.poll_write_ready(cx))?;
+            match op(tcp) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                result => return Poll::Ready(result),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for SharedTcpWriter {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_io(cx, |tcp| tcp.try_write(buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_io(cx, |tcp| tcp.try_write_vectored(bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
 #[inline]
 fn put_sizes(buf: &mut BytesMut, hdr: Option<usize>, body: usize) {
     let mut num = itoa::Buffer::new();
@@ -527,5 +654,93 @@ mod tests {
         out.close(false);
         assert_eq!(out.push_proto(b"PONG\r\n"), Push::Closed);
         assert_eq!(out.stats().pending, 0, "pending data dropped");
+    }
+
+    /// Publishers on several threads write directly while the writer task
+    /// also drains (a small socket buffer makes both paths busy): every
+    /// message arrives, whole, and each publisher's messages in order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn direct_writes_and_the_writer_never_interleave() {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::spawn(tokio::net::TcpStream::connect(addr));
+        let (server_side, _) = listener.accept().await.unwrap();
+        let mut reader = client.await.unwrap().unwrap();
+        socket2::SockRef::from(&server_side)
+            .set_send_buffer_size(4096)
+            .unwrap();
+
+        let out = Arc::new(Outbound::new(64 << 20));
+        let (_rd, wr) = server_side.into_split();
+        let wr = Arc::new(wr);
+        out.set_direct(wr.clone());
+        let writer = {
+            let out = out.clone();
+            tokio::spawn(async move {
+                write_loop(&out, SharedTcpWriter(wr), Duration::from_secs(10)).await
+            })
+        };
+        const PUBLISHERS: usize = 4;
+        const EACH: usize = 20_000;
+        let publishers: Vec<_> = (0..PUBLISHERS)
+            .map(|p| {
+                let out = out.clone();
+                std::thread::spawn(move || {
+                    for i in 0..EACH {
+                        let payload = format!("{p}:{i}");
+                        let subject = format!("p{p}");
+                        let pushed = out.push_msg(
+                            b"1",
+                            &msg(subject.as_bytes(), None, payload.as_bytes()),
+                            true,
+                        );
+                        if let Push::Queued { wake: true, .. } = pushed {
+                            out.flush_or_wake();
+                        }
+                    }
+                })
+            })
+            .collect();
+
+        let mut wire = Vec::new();
+        let mut next = [0usize; PUBLISHERS];
+        let mut buf = vec![0u8; 64 * 1024];
+        while next.iter().sum::<usize>() < PUBLISHERS * EACH {
+            let n = tokio::time::timeout(Duration::from_secs(20), reader.read(&mut buf))
+                .await
+                .expect("messages keep coming")
+                .unwrap();
+            assert!(n > 0, "socket closed early");
+            wire.extend_from_slice(&buf[..n]);
+            // Consume whole `MSG pP 1 len\r\nP:I\r\n` frames.
+            while let Some(eol) = wire.windows(2).position(|w| w == b"\r\n") {
+                let line = std::str::from_utf8(&wire[..eol]).unwrap().to_string();
+                let len: usize = line.rsplit(' ').next().unwrap().parse().unwrap();
+                if wire.len() < eol + 2 + len + 2 {
+                    break;
+                }
+                let body = std::str::from_utf8(&wire[eol + 2..eol + 2 + len]).unwrap();
+                let (p, i) = body.split_once(':').unwrap();
+                let (p, i): (usize, usize) = (p.parse().unwrap(), i.parse().unwrap());
+                assert_eq!(line, format!("MSG p{p} 1 {len}"), "header matches its body");
+                assert_eq!(i, next[p], "publisher {p}'s messages arrive in order");
+                assert_eq!(&wire[eol + 2 + len..eol + 4 + len], b"\r\n");
+                next[p] += 1;
+                wire.drain(..eol + 4 + len);
+            }
+        }
+        for p in publishers {
+            p.join().unwrap();
+        }
+        assert!(wire.is_empty());
+        assert_eq!(out.stats().pending, 0, "every byte written is accounted");
+        out.close(true);
+        assert!(matches!(writer.await.unwrap(), WriterEnd::Closed));
+        assert_eq!(
+            reader.read(&mut buf).await.unwrap(),
+            0,
+            "the socket is shut down once the writer ends"
+        );
     }
 }

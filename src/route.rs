@@ -766,7 +766,9 @@ async fn serve_route(
     };
     let Some(tls) = &opts.cluster.tls else {
         let (rd, wr) = socket.into_split();
-        return serve_route_stream(server, rd, wr, addr, rid, url, parent).await;
+        let wr = Arc::new(wr);
+        let writer = crate::outbound::SharedTcpWriter(wr.clone());
+        return serve_route_stream(server, rd, writer, Some(wr), addr, rid, url, parent).await;
     };
     let prefix = ConnPrefix::route(addr, rid);
     let timeout = tls.timeout;
@@ -802,7 +804,7 @@ async fn serve_route(
     match result {
         Ok(Ok(stream)) => {
             let (rd, wr) = tokio::io::split(stream);
-            serve_route_stream(server, rd, wr, addr, rid, url, parent).await
+            serve_route_stream(server, rd, wr, None, addr, rid, url, parent).await
         }
         Ok(Err(e)) => {
             log::error!("{prefix} - TLS route handshake error: {e}");
@@ -815,10 +817,12 @@ async fn serve_route(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn serve_route_stream<R, W>(
     server: Arc<Server>,
     mut rd: R,
     wr: W,
+    direct: Option<Arc<tokio::net::tcp::OwnedWriteHalf>>,
     addr: SocketAddr,
     rid: u64,
     url: Option<&RouteUrl>,
@@ -840,6 +844,9 @@ where
     let prefix = ConnPrefix::route(addr, rid);
     shared.meta.lock().prefix = prefix.to_string();
 
+    if let Some(direct) = direct {
+        shared.out.set_direct(direct);
+    }
     let writer = conn::spawn_writer(shared.clone(), wr, deadline);
 
     if let Some(url) = url {

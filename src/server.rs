@@ -495,9 +495,8 @@ impl Server {
     #[inline]
     fn deliver_to(&self, sub: &SubRef, msg: &Message<'_>, wakes: &mut Wakes) -> bool {
         let client = &sub.client;
-        if client.is_closed() {
-            return false;
-        }
+        // A closed connection's buffer refuses the push below; no need to
+        // ask its cancellation token (a mutex) on every delivery.
         if client.delivery_denied(msg.subject) {
             return false;
         }
@@ -668,7 +667,7 @@ impl Wakes {
     pub fn flush(&mut self, server: &Server) -> Option<Arc<ClientShared>> {
         self.now = 0;
         for client in self.clients.drain(..) {
-            client.out.wake();
+            client.out.flush_or_wake();
         }
         if self.out_msgs > 0 {
             server.stats.out_msgs.fetch_add(self.out_msgs, Relaxed);
