@@ -282,10 +282,12 @@ impl Outbound {
         st.writing = true;
         st.woken = false;
         drop(st);
-        let written = match direct.as_ref().as_ref().try_write(&data) {
-            Ok(n) => n,
-            Err(_) => 0, // the writer task meets any error itself
-        };
+        // On an error nothing is written; the writer task meets it itself.
+        let written = direct
+            .as_ref()
+            .as_ref()
+            .try_write(&data)
+            .unwrap_or_default();
         let mut st = self.state.lock();
         st.writing = false;
         st.pending = st.pending.saturating_sub(written);
