@@ -23,7 +23,7 @@ use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned, Pointer, Shared};
 
 use crate::array::SubArray;
 use crate::result::MatchResult;
-use crate::sync::{AtomicUsize, Ordering::*};
+use crate::sync::{AtomicU64, AtomicUsize, Ordering::*};
 
 /// Tag of a table slot whose node was removed (a tombstone). Readers probe
 /// past it; the writer may reuse it.
@@ -69,11 +69,22 @@ pub(crate) struct Level<S> {
 /// nodes it points to (its [`Level`] does), so an old table retired after a
 /// resize frees only its slot array.
 struct Table<S> {
-    slots: Box<[Atomic<Node<S>>]>,
+    slots: Box<[Slot<S>]>,
     /// Nodes present (writer-maintained).
     live: AtomicUsize,
     /// Slots that are not null: live nodes plus tombstones (writer-maintained).
     used: AtomicUsize,
+}
+
+/// One open-addressing slot: the node and, beside it, its token's hash, so
+/// that a probe compares hashes within the slot array's cache lines and
+/// dereferences a node only when the hash matches. A miss — the common case
+/// when publishes spread over many subjects — then costs no node loads.
+struct Slot<S> {
+    /// Hash of the node last stored here (stale once the slot is a
+    /// tombstone; rewritten before the node pointer when it is reused).
+    hash: AtomicU64,
+    node: Atomic<Node<S>>,
 }
 
 impl<S> Node<S> {
@@ -301,7 +312,7 @@ impl<S> Level<S> {
         if let Some(table) = self.table(guard) {
             for slot in table.slots.iter() {
                 // SAFETY: I2 and I4, as for every node pointer.
-                if let Some(node) = unsafe { slot.load(Acquire, guard).as_ref() } {
+                if let Some(node) = unsafe { slot.node.load(Acquire, guard).as_ref() } {
                     f(node);
                 }
             }
@@ -343,7 +354,9 @@ impl<S> Level<S> {
     ) -> Option<Shared<'g, Node<S>>> {
         let table = self.table(guard)?;
         let (slot, _) = table.find(hash, token, guard)?;
-        let node = table.slots[slot].swap(Shared::null().with_tag(TOMBSTONE), AcqRel, guard);
+        let node = table.slots[slot]
+            .node
+            .swap(Shared::null().with_tag(TOMBSTONE), AcqRel, guard);
         table.live.fetch_sub(1, Relaxed);
         if table.live.load(Relaxed) == 0 {
             // Free the whole table rather than keep a slot array of tombstones.
@@ -373,7 +386,7 @@ impl<S> Level<S> {
         // SAFETY: as above.
         if let Some(old) = unsafe { current.as_ref() } {
             for slot in old.slots.iter() {
-                let node = slot.load(Relaxed, guard);
+                let node = slot.node.load(Relaxed, guard);
                 if !node.is_null() && node.tag() == 0 {
                     fresh.insert(node, guard);
                 }
@@ -402,7 +415,7 @@ impl<S> Drop for Level<S> {
             let table = self.table.load(Relaxed, guard);
             if !table.is_null() {
                 for slot in table.deref().slots.iter() {
-                    let node = slot.load(Relaxed, guard);
+                    let node = slot.node.load(Relaxed, guard);
                     if !node.is_null() && node.tag() == 0 {
                         drop(node.into_owned());
                     }
@@ -423,7 +436,12 @@ impl<S> Table<S> {
     fn with_capacity(capacity: usize) -> Self {
         debug_assert!(capacity.is_power_of_two());
         Self {
-            slots: (0..capacity).map(|_| Atomic::null()).collect(),
+            slots: (0..capacity)
+                .map(|_| Slot {
+                    hash: AtomicU64::new(0),
+                    node: Atomic::null(),
+                })
+                .collect(),
             live: AtomicUsize::new(0),
             used: AtomicUsize::new(0),
         }
@@ -434,13 +452,22 @@ impl<S> Table<S> {
         let mask = self.slots.len() - 1;
         let mut i = hash as usize & mask;
         for _ in 0..self.slots.len() {
-            let p = self.slots[i].load(Acquire, guard);
-            // SAFETY: I2 and I4, as for every node pointer.
-            match unsafe { p.as_ref() } {
-                Some(node) if node.hash == hash && node.token == token => return Some((i, node)),
-                Some(_) => {}
-                None if p.tag() == TOMBSTONE => {}
-                None => return None,
+            let slot = &self.slots[i];
+            let p = slot.node.load(Acquire, guard);
+            if p.is_null() {
+                if p.tag() != TOMBSTONE {
+                    return None;
+                }
+            } else if slot.hash.load(Relaxed) == hash {
+                // The Acquire load of `p` makes the hash stored before it
+                // visible (I2); a later reuse of the slot can only show a
+                // newer hash, for a node that replaced `p` after `p` was
+                // unlinked, which reads as "not found", as after the remove.
+                // SAFETY: I2 and I4, as for every node pointer.
+                let node = unsafe { p.deref() };
+                if node.token == token {
+                    return Some((i, node));
+                }
             }
             i = (i + 1) & mask;
         }
@@ -453,15 +480,18 @@ impl<S> Table<S> {
         let mask = self.slots.len() - 1;
         // SAFETY: the caller passes a live node (just allocated or taken from
         // the table being replaced, both protected by `guard`).
-        let mut i = unsafe { node.deref() }.hash as usize & mask;
+        let hash = unsafe { node.deref() }.hash;
+        let mut i = hash as usize & mask;
         loop {
-            let p = self.slots[i].load(Relaxed, guard);
+            let p = self.slots[i].node.load(Relaxed, guard);
             if p.is_null() {
                 if p.tag() != TOMBSTONE {
                     self.used.fetch_add(1, Relaxed);
                 }
-                // I2: Release publishes the fully built node.
-                self.slots[i].store(node, Release);
+                // I2: the hash first, then Release publishes the node (and,
+                // with it, the hash) to readers that Acquire the pointer.
+                self.slots[i].hash.store(hash, Relaxed);
+                self.slots[i].node.store(node, Release);
                 self.live.fetch_add(1, Relaxed);
                 return;
             }
