@@ -101,8 +101,12 @@ pub struct Report {
     pub setup: Option<Setup>,
     /// Server RSS in KiB at the end of the run (with a server pid).
     pub server_rss_kib: Option<u64>,
-    /// Server RSS in KiB before the run (`idle` with a server pid).
+    /// Server RSS in KiB before the run (`idle` and `subjects` with a server pid).
     pub server_rss_before_kib: Option<u64>,
+    /// Server RSS in KiB once every subscription is in place, before any publish (`subjects`
+    /// with a server pid).
+    #[serde(default)]
+    pub server_rss_subscribed_kib: Option<u64>,
 }
 
 impl Report {
@@ -122,6 +126,7 @@ impl Report {
             setup: None,
             server_rss_kib: None,
             server_rss_before_kib: None,
+            server_rss_subscribed_kib: None,
         }
     }
 
@@ -161,6 +166,8 @@ impl Report {
             opt(s.as_ref().map(|s| s.seconds)),
             opt(s.as_ref().map(|s| s.per_sec)),
             optu(self.server_rss_kib),
+            optu(self.server_rss_before_kib),
+            optu(self.server_rss_subscribed_kib),
         ];
         debug_assert_eq!(cells.len(), CSV_COLUMNS.len());
         let mut line = cells.join(",");
@@ -245,14 +252,18 @@ impl Report {
                 .server_rss_before_kib
                 .map(|b| format!(" (before: {} KiB)", group(b)))
                 .unwrap_or_default();
-            let _ = writeln!(t, "  server    RSS {} KiB{before}", group(rss));
+            let subscribed = self
+                .server_rss_subscribed_kib
+                .map(|s| format!(" (subscribed, before publishing: {} KiB)", group(s)))
+                .unwrap_or_default();
+            let _ = writeln!(t, "  server    RSS {} KiB{before}{subscribed}", group(rss));
         }
         t
     }
 }
 
 /// The CSV header, one name per column of [`Report::to_csv_row`].
-pub const CSV_COLUMNS: [&str; 25] = [
+pub const CSV_COLUMNS: [&str; 27] = [
     "scenario",
     "server_version",
     "server_addr",
@@ -278,6 +289,8 @@ pub const CSV_COLUMNS: [&str; 25] = [
     "setup_seconds",
     "setup_per_sec",
     "server_rss_kib",
+    "server_rss_before_kib",
+    "server_rss_subscribed_kib",
 ];
 
 /// The CSV header line, ending in a newline.

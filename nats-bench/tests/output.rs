@@ -37,6 +37,7 @@ fn full_report() -> Report {
     ));
     r.server_rss_kib = Some(123_456);
     r.server_rss_before_kib = Some(10_000);
+    r.server_rss_subscribed_kib = Some(99_999);
     r
 }
 
@@ -86,6 +87,14 @@ fn check_csv_row(row: &HashMap<String, String>, r: &Report) {
     opt("setup_count", r.setup.as_ref().map(|s| s.count as f64));
     opt("setup_per_sec", r.setup.as_ref().map(|s| s.per_sec));
     opt("server_rss_kib", r.server_rss_kib.map(|v| v as f64));
+    opt(
+        "server_rss_before_kib",
+        r.server_rss_before_kib.map(|v| v as f64),
+    );
+    opt(
+        "server_rss_subscribed_kib",
+        r.server_rss_subscribed_kib.map(|v| v as f64),
+    );
 }
 
 #[test]
@@ -98,6 +107,18 @@ fn json_round_trips_exactly() {
         serde_json::from_str::<Report>(&empty.to_json()).unwrap(),
         empty
     );
+}
+
+#[test]
+fn json_without_later_fields_still_parses() {
+    // A report written before `server_rss_subscribed_kib` existed.
+    let mut v: serde_json::Value = serde_json::from_str(&full_report().to_json()).unwrap();
+    v.as_object_mut()
+        .unwrap()
+        .remove("server_rss_subscribed_kib");
+    let back: Report = serde_json::from_value(v).unwrap();
+    assert_eq!(back.server_rss_subscribed_kib, None);
+    assert_eq!(back.server_rss_kib, Some(123_456));
 }
 
 #[test]
@@ -125,6 +146,7 @@ fn text_mentions_every_number_group() {
         "p99.9",
         "connections",
         "RSS 123,456 KiB",
+        "99,999 KiB",
     ] {
         assert!(t.contains(needle), "{needle:?} missing from\n{t}");
     }

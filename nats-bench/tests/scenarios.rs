@@ -227,6 +227,29 @@ async fn subjects_defaults_to_one_message_per_subject() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subjects_reads_rss_before_and_with_the_subscriptions() {
+    let Some(srv) = common::server("subjects-rss") else {
+        return;
+    };
+    let mut o = common::opts(&srv.addr);
+    o.server_pid = Some(srv.pid);
+    o.msgs = Some(1); // hold the subscriptions, barely publish
+    let sc = Scenario::Subjects {
+        subjects: 1_000_000,
+        wildcards: 50_000,
+        sub_conns: 2,
+    };
+    let rep = run(&sc, &o).await.unwrap();
+    assert_eq!(rep.publish.unwrap().msgs, 1);
+    let before = rep.server_rss_before_kib.unwrap();
+    let subscribed = rep.server_rss_subscribed_kib.unwrap();
+    assert!(before > 1000, "{rep:?}");
+    // 50,000 subscriptions take megabytes in any server.
+    assert!(subscribed > before + 1000, "{before} -> {subscribed} KiB");
+    assert!(rep.server_rss_kib.unwrap() > 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sink_takes_every_byte() {
     // No server needed.
     let mut o = common::opts("unused:0");

@@ -12,7 +12,10 @@
 //! gets ([`Layout::matches`]) and checks the server delivered that many.
 //!
 //! The subscriptions are spread round-robin over several connections and sent in one write per
-//! connection; their setup time is reported. Then one publisher cycles through the subjects
+//! connection; their setup time is reported. With [`Options::server_pid`] the server's RSS is
+//! read once the connections are open (before any `SUB`) and again once every subscription is
+//! confirmed (before any publish): the memory the subscriptions take, for `-n 1` runs that only
+//! hold them. Then one publisher cycles through the subjects
 //! (message `k` goes to subject `k mod S`; by default one message per subject), encoding a
 //! batch of frames at a time.
 //!
@@ -186,6 +189,14 @@ pub async fn run(
     let mut conns =
         connect_all(opts, sub_conns, |_| opts.connect_options("nats-bench-wild")).await?;
     let version = conns[0].info.version.clone();
+    let rss = || {
+        opts.server_pid
+            .map(|pid| {
+                crate::proc::rss_kib(pid).map_err(|e| Error::io(format!("reading RSS of {pid}"), e))
+            })
+            .transpose()
+    };
+    let rss_before = rss()?;
     let mut lines = vec![Vec::new(); sub_conns];
     for j in 0..wildcards {
         let buf = &mut lines[(j % sub_conns as u64) as usize];
@@ -209,6 +220,7 @@ pub async fn run(
         .collect();
     let conns = join_all(setups).await?;
     let setup = started.elapsed();
+    let rss_subscribed = rss()?;
 
     let publisher = connect_all(opts, 1, |_| opts.connect_options("nats-bench-pub")).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -256,5 +268,7 @@ pub async fn run(
     ));
     report.per_subscriber = outs.iter().map(|o| o.received).collect();
     report.setup = Some(Setup::new("subscriptions", wildcards, setup));
+    report.server_rss_before_kib = rss_before;
+    report.server_rss_subscribed_kib = rss_subscribed;
     Ok(report)
 }
