@@ -10,7 +10,6 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::cli::{self, Action, Cli, CliError};
@@ -114,7 +113,7 @@ fn run(cli: Cli, opts: Options) -> i32 {
 async fn serve(cli: Cli, opts: Options) -> i32 {
     let port = if opts.port < 0 { 0 } else { opts.port as u16 };
     let bind = format!("{}:{}", opts.host, port);
-    let listener = match TcpListener::bind((opts.host.as_str(), port)).await {
+    let listener = match crate::listen::bind(&opts.host, port).await {
         Ok(l) => l,
         Err(e) => log::fatal!("Error listening on port: {bind}, {:?}", e.to_string()),
     };

@@ -19,6 +19,7 @@ pub mod connect;
 pub mod info;
 pub mod lameduck;
 pub mod launch;
+pub mod listen;
 pub mod outbound;
 pub mod permissions;
 pub mod reload;

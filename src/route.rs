@@ -248,7 +248,7 @@ impl Server {
         } else {
             opts.cluster.port as u16
         };
-        let listener = TcpListener::bind((opts.cluster.bind_host(), port)).await?;
+        let listener = crate::listen::bind(opts.cluster.bind_host(), port).await?;
         let addr = listener.local_addr()?;
         *self.cluster.listen.lock() = Some(addr);
         log::notice!("Cluster name is {}", self.cluster.name());

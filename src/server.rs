@@ -797,7 +797,7 @@ impl Running {
 /// background, with the monitoring endpoints when `http_port` is set.
 pub async fn start(opts: Options) -> io::Result<Running> {
     let port = if opts.port < 0 { 0 } else { opts.port as u16 };
-    let listener = TcpListener::bind((opts.host.as_str(), port)).await?;
+    let listener = crate::listen::bind(&opts.host, port).await?;
     let addr = listener.local_addr()?;
     let server = Server::new(opts, addr).map_err(io::Error::other)?;
     let monitor = crate::monitor::start_configured(&server).await?;
