@@ -25,5 +25,6 @@ pub mod permissions;
 pub mod reload;
 pub mod route;
 pub mod server;
+pub mod spin;
 pub mod subscription;
 pub mod tls;

@@ -91,6 +91,8 @@ pub struct Server {
     pub name: String,
     opts: RwLock<Arc<Options>>,
     opts_generation: AtomicU64,
+    /// Keeps a worker polling briefly after traffic (see `spin.rs`).
+    pub spinner: crate::spin::Spinner,
     auth: RwLock<Arc<Auth>>,
     /// Client TLS, rebuilt on reload.
     tls: RwLock<Option<tokio_rustls::TlsAcceptor>>,
@@ -151,6 +153,7 @@ impl Server {
             tls: RwLock::new(None),
             opts: RwLock::new(Arc::new(opts)),
             opts_generation: AtomicU64::new(0),
+            spinner: crate::spin::Spinner::default(),
             sublist,
             clients: Mutex::new(HashMap::new()),
             closed: Mutex::new(VecDeque::new()),
@@ -581,6 +584,10 @@ impl Server {
         shutdown: impl Future<Output = ()>,
     ) {
         let tracker = TaskTracker::new();
+        let spinner = {
+            let server = self.clone();
+            tokio::spawn(async move { server.spinner.run().await })
+        };
         tokio::pin!(shutdown);
         self.ready.store(true, Relaxed);
         loop {
@@ -617,6 +624,7 @@ impl Server {
             self.route_tasks.wait().await;
         })
         .await;
+        spinner.abort();
     }
 }
 
@@ -665,6 +673,9 @@ impl Wakes {
     /// Wakes every writer owed a wake-up and adds the counters; returns a
     /// subscriber to stall on, if any.
     pub fn flush(&mut self, server: &Server) -> Option<Arc<ClientShared>> {
+        // The end of a batch read from a client or route: traffic, so keep a
+        // worker polling for the next batch for a moment.
+        server.spinner.touch();
         self.now = 0;
         for client in self.clients.drain(..) {
             client.out.flush_or_wake();
