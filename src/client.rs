@@ -460,6 +460,10 @@ struct Conn {
     /// Counters of the current batch, added to the shared ones once.
     batch_msgs: u64,
     batch_bytes: u64,
+    /// The last publish's match (nats-server's per-client results cache,
+    /// one entry): a publisher that sends a run of messages to one subject
+    /// skips validation, hashing and the shared cache for all but the first.
+    last_match: LastMatch,
 }
 
 /// A reason to stop reading.
@@ -514,6 +518,7 @@ impl Conn {
             wakes: Wakes::default(),
             batch_msgs: 0,
             batch_bytes: 0,
+            last_match: LastMatch::default(),
         }
     }
 
@@ -616,6 +621,8 @@ impl Conn {
     /// Wakes writers, adds the batch's counters, and stalls briefly on a
     /// subscriber that is falling behind.
     async fn end_batch(&mut self) {
+        // Never keep departed subscribers alive between reads.
+        self.last_match.result = None;
         if self.batch_msgs > 0 {
             self.shared.in_msgs.fetch_add(self.batch_msgs, Relaxed);
             self.shared.in_bytes.fetch_add(self.batch_bytes, Relaxed);
@@ -859,8 +866,8 @@ impl Conn {
         self.batch_msgs += 1;
         self.batch_bytes += msg.payload.len() as u64;
         let pedantic = self.opts.pedantic;
-        let subject = subject_str(msg.subject);
         if let Some(perms) = &self.perms {
+            let subject = subject_str(msg.subject);
             if !perms.can_publish(&subject) && !self.shared.take_response(msg.subject) {
                 let text = format!("Permissions Violation for Publish to {:?}", &*subject);
                 self.send_err(&text);
@@ -875,6 +882,7 @@ impl Conn {
         }
         if msg.subject.starts_with(b"$GNR.") {
             // nats-server's reserved gateway reply prefix.
+            let subject = subject_str(msg.subject);
             let text = format!("Permissions Violation for Publish to {:?}", &*subject);
             self.send_err(&text);
             return Ok(());
@@ -894,7 +902,7 @@ impl Conn {
             );
             return Ok(());
         }
-        if pedantic && !sublist::subject::is_valid_literal_subject(&subject) {
+        if pedantic && !sublist::subject::is_valid_literal_subject(&subject_str(msg.subject)) {
             self.send_err("Invalid Publish Subject");
         }
         // As nats-server: the +OK goes out before the message is delivered,
@@ -908,10 +916,12 @@ impl Conn {
             header_len: msg.header_len.filter(|&h| h > 0),
             ..msg
         };
-        let result = self.server.sublist.match_in(&subject, guard);
+        let result = self
+            .last_match
+            .get(&self.server.sublist, msg.subject, guard);
         let delivered =
             self.server
-                .deliver(&self.shared, self.opts.echo, &msg, &result, &mut self.wakes);
+                .deliver(&self.shared, self.opts.echo, &msg, result, &mut self.wakes);
         if delivered == 0 && self.opts.no_responders {
             if let Some(reply) = msg.reply {
                 self.no_responders(msg.subject, reply, guard);
@@ -1065,6 +1075,47 @@ const RAW_BYTE_BASE: u32 = 0x10_FF00;
 /// `RAW_BYTE_BASE + byte`. The mapping is injective and keeps every ASCII
 /// byte, so tokens, wildcards and the validity rules (which look only at
 /// ASCII) are those of the bytes. Messages still carry the original bytes.
+/// A one-entry memo of a publish's match. Valid while the subject is the
+/// same and the sublist's generation has not moved (it moves after every
+/// change's cache evictions); emptied at the end of each read batch.
+struct LastMatch<S = SubRef> {
+    subject: smallvec::SmallVec<[u8; 64]>,
+    generation: u64,
+    result: Option<Arc<sublist::MatchResult<S>>>,
+}
+
+impl<S> Default for LastMatch<S> {
+    fn default() -> Self {
+        Self {
+            subject: Default::default(),
+            generation: 0,
+            result: None,
+        }
+    }
+}
+
+impl<S: Clone + PartialEq + Send + Sync + 'static> LastMatch<S> {
+    #[inline]
+    fn get(
+        &mut self,
+        sublist: &sublist::Sublist<S>,
+        subject: &[u8],
+        guard: &sublist::Guard,
+    ) -> &sublist::MatchResult<S> {
+        let generation = sublist.generation();
+        let hit =
+            self.result.is_some() && self.generation == generation && *self.subject == *subject;
+        if !hit {
+            let result = sublist.match_in(&subject_str(subject), guard).to_arc();
+            self.subject.clear();
+            self.subject.extend_from_slice(subject);
+            self.generation = generation;
+            self.result = Some(result);
+        }
+        self.result.as_deref().expect("just set")
+    }
+}
+
 fn subject_str(bytes: &[u8]) -> Cow<'_, str> {
     if let Ok(s) = std::str::from_utf8(bytes) {
         // Code points >= U+100000 start with 0xF4.
@@ -1107,6 +1158,34 @@ fn connect_error_log(e: ConnectError, json: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn last_match_follows_every_change_and_subject() {
+        let sl: sublist::Sublist<u32> = sublist::Sublist::new();
+        let mut memo = LastMatch::default();
+        let guard = sl.pin();
+        assert!(memo.get(&sl, b"foo.bar", &guard).is_empty());
+        sl.insert("foo.*", None, 1).unwrap();
+        assert_eq!(
+            memo.get(&sl, b"foo.bar", &guard).plain,
+            [1],
+            "an insert is seen"
+        );
+        assert_eq!(memo.get(&sl, b"foo.bar", &guard).plain, [1]);
+        assert!(memo.get(&sl, b"foo", &guard).is_empty(), "another subject");
+        sl.insert("foo.bar", None, 2).unwrap();
+        let mut got = memo.get(&sl, b"foo.bar", &guard).plain.to_vec();
+        got.sort();
+        assert_eq!(got, [1, 2]);
+        sl.remove("foo.*", None, &1).unwrap();
+        assert_eq!(
+            memo.get(&sl, b"foo.bar", &guard).plain,
+            [2],
+            "a remove is seen"
+        );
+        sl.insert("other", None, 3).unwrap();
+        assert_eq!(memo.get(&sl, b"foo.bar", &guard).plain, [2]);
+    }
 
     #[test]
     fn subject_str_borrows_utf8_and_maps_other_bytes_injectively() {

@@ -193,9 +193,17 @@ impl<S> Cache<S> {
     }
 
     /// Writer only, after the trie change is complete: bump the generation,
-    /// then evict what the change made stale (C1).
+    /// evict what the change made stale (C1), and bump it again, so that a
+    /// reader that read the generation before the evictions finished (and
+    /// may have been handed a stale entry) sees it change: per-connection
+    /// caches ([`crate::Sublist::generation`]) rely on that.
     pub(crate) fn invalidate(&self, stale: Stale<'_>, guard: &Guard) {
         self.gen.fetch_add(1, AcqRel);
+        self.evict(stale, guard);
+        self.gen.fetch_add(1, AcqRel);
+    }
+
+    fn evict(&self, stale: Stale<'_>, guard: &Guard) {
         match stale {
             Stale::Subjects(subjects) => {
                 for &(hash, subject) in subjects {

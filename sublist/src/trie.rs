@@ -466,6 +466,9 @@ where
 
     /// A number that changes whenever a subscription is added or removed;
     /// per-connection caches compare it to know when to drop their entries.
+    /// It changes again after the change's cache evictions, so a result
+    /// obtained by a `match_in` that started after this was read is
+    /// valid for as long as it reads the same.
     pub fn generation(&self) -> u64 {
         self.cache.generation()
     }
