@@ -39,7 +39,7 @@ use crate::outbound::{self, Message, Outbound, Push};
 use crate::parser::{Frame, Limits, Op, Parser, Role};
 use crate::permissions::Permissions;
 use crate::server::{Server, Wakes};
-use crate::subscription::{SubRef, Subscription};
+use crate::subscription::{SubRef, SubsBySid, Subscription};
 
 /// First server PING after connect (nats-server's `firstClientPingInterval`).
 const FIRST_PING: Duration = Duration::from_secs(2);
@@ -67,7 +67,7 @@ pub struct ClientShared {
     /// buffer is dropped), for the closed-connection record.
     pending_at_close: AtomicUsize,
     /// Subscriptions by sid.
-    pub subs: Mutex<HashMap<Bytes, Arc<Subscription>>>,
+    pub subs: Mutex<SubsBySid>,
     pub meta: Mutex<ClientMeta>,
     /// The accepted CONNECT, kept to re-check credentials on reload. Never
     /// logged or shown.
@@ -125,7 +125,7 @@ impl ClientShared {
             closed: shutdown.child_token(),
             reason: Mutex::new(None),
             pending_at_close: AtomicUsize::new(0),
-            subs: Mutex::new(HashMap::new()),
+            subs: Mutex::new(SubsBySid::default()),
             meta: Mutex::new(ClientMeta::default()),
             connect: Mutex::new(None),
             nonce: Mutex::new(None),
@@ -967,7 +967,7 @@ impl Conn {
                 self.send_err("maximum subscriptions exceeded");
                 return Ok(());
             }
-            if subs.contains_key(sid) {
+            if subs.contains(sid) {
                 drop(subs);
                 self.ok();
                 return Ok(());
@@ -1015,14 +1015,13 @@ impl Conn {
                 self.shared.set_delivery_deny(Some(deny));
             }
         }
-        let sid = Bytes::copy_from_slice(sid);
         let sub = Arc::new(Subscription::new(
             self.shared.clone(),
             &subject,
             queue.as_deref(),
-            sid.clone(),
+            sid,
         ));
-        self.shared.subs.lock().insert(sid, sub.clone());
+        self.shared.subs.lock().insert(sub.clone());
         self.server.add_sub(SubRef(sub));
         self.shared.last_activity.store(unix_nanos(), Relaxed);
         self.ok();

@@ -541,6 +541,11 @@ impl Server {
     /// A local subscription was added (`delta` 1) or removed (-1): update the
     /// aggregate and tell every route when it changes (§4).
     pub(crate) fn local_interest(&self, subject: &str, queue: Option<&str>, delta: i32) {
+        if !self.cluster.enabled() {
+            // No route can ever connect (the cluster port is fixed at start),
+            // so there is nobody to tell: keep no copy of the interest.
+            return;
+        }
         let mut interest = self.interest.lock();
         let key = (Box::<str>::from(subject), queue.map(Box::<str>::from));
         let old = interest.get(&key).copied().unwrap_or(0);
@@ -1368,14 +1373,9 @@ impl RouteConn {
             sub.set_weight(weight.max(1));
             return;
         }
-        let sub = Arc::new(Subscription::new(
-            self.shared.clone(),
-            subject,
-            queue,
-            key.clone(),
-        ));
+        let sub = Arc::new(Subscription::new(self.shared.clone(), subject, queue, &key));
         sub.set_weight(weight.max(1));
-        self.shared.subs.lock().insert(key, sub.clone());
+        self.shared.subs.lock().insert(sub.clone());
         self.server.add_sub(SubRef(sub));
     }
 

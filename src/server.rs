@@ -367,7 +367,7 @@ impl Server {
 
     /// Drops every subscription of a closing connection in one batch.
     pub fn remove_client_subs(&self, client: &ClientShared) {
-        let subs: Vec<SubRef> = client.subs.lock().drain().map(|(_, s)| SubRef(s)).collect();
+        let subs: Vec<SubRef> = client.subs.lock().drain().map(SubRef).collect();
         self.sublist
             .remove_batch(subs.iter().map(|s| (&*s.subject, s.queue.as_deref(), s)));
         if client.kind == ConnKind::Client {

@@ -7,6 +7,9 @@
 //! connection, not the subscription, owns the socket. Must never hold
 //! anything that would keep a closed connection's socket open.
 
+use std::borrow::Borrow;
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
@@ -21,8 +24,9 @@ pub struct Subscription {
     pub client: Arc<ClientShared>,
     pub subject: Box<str>,
     pub queue: Option<Box<str>>,
-    /// The sid exactly as the client sent it, echoed in every `MSG`.
-    pub sid: Bytes,
+    /// The sid exactly as the client sent it, echoed in every `MSG`
+    /// (inline: sids are short, usually a number).
+    pub sid: smallvec::SmallVec<[u8; 16]>,
     /// `UNSUB sid max`: total deliveries allowed (0 = unlimited).
     max: AtomicU64,
     /// Deliveries so far (also shown in `/connz?subs=detail`).
@@ -44,12 +48,12 @@ pub enum Quota {
 }
 
 impl Subscription {
-    pub fn new(client: Arc<ClientShared>, subject: &str, queue: Option<&str>, sid: Bytes) -> Self {
+    pub fn new(client: Arc<ClientShared>, subject: &str, queue: Option<&str>, sid: &[u8]) -> Self {
         Self {
             client,
             subject: subject.into(),
             queue: queue.map(Into::into),
-            sid,
+            sid: sid.into(),
             max: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             weight: AtomicU32::new(1),
@@ -107,7 +111,7 @@ impl Subscription {
         SubSnapshot {
             subject: self.subject.clone(),
             queue: self.queue.clone(),
-            sid: self.sid.clone(),
+            sid: Bytes::copy_from_slice(&self.sid),
             msgs: self.delivered(),
             max: self.max(),
             cid: self.client.cid,
@@ -130,6 +134,70 @@ pub struct SubSnapshot {
     pub cid: u64,
 }
 
+/// A connection's subscriptions, found by sid. A set keyed through each
+/// subscription's own `sid` rather than a map with a second copy of it: a
+/// connection with many subscriptions pays one pointer per entry.
+#[derive(Default)]
+pub struct SubsBySid(HashSet<BySid>);
+
+struct BySid(Arc<Subscription>);
+
+impl Hash for BySid {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // As `[u8]` hashes, for `Borrow<[u8]>` lookups.
+        self.0.sid[..].hash(state);
+    }
+}
+
+impl PartialEq for BySid {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.sid[..] == other.0.sid[..]
+    }
+}
+
+impl Eq for BySid {}
+
+impl Borrow<[u8]> for BySid {
+    fn borrow(&self) -> &[u8] {
+        &self.0.sid[..]
+    }
+}
+
+impl SubsBySid {
+    pub fn get(&self, sid: &[u8]) -> Option<&Arc<Subscription>> {
+        self.0.get(sid).map(|s| &s.0)
+    }
+
+    pub fn contains(&self, sid: &[u8]) -> bool {
+        self.0.contains(sid)
+    }
+
+    /// Adds `sub`, replacing any subscription with the same sid.
+    pub fn insert(&mut self, sub: Arc<Subscription>) {
+        self.0.replace(BySid(sub));
+    }
+
+    pub fn remove(&mut self, sid: &[u8]) -> Option<Arc<Subscription>> {
+        self.0.take(sid).map(|s| s.0)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Arc<Subscription>> {
+        self.0.iter().map(|s| &s.0)
+    }
+
+    pub fn drain(&mut self) -> impl Iterator<Item = Arc<Subscription>> + '_ {
+        self.0.drain().map(|s| s.0)
+    }
+}
+
 /// The handle stored in the trie: a subscription compared by identity.
 #[derive(Clone)]
 pub struct SubRef(pub Arc<Subscription>);
@@ -144,5 +212,47 @@ impl std::ops::Deref for SubRef {
     type Target = Subscription;
     fn deref(&self) -> &Subscription {
         &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_util::sync::CancellationToken;
+
+    fn client() -> Arc<ClientShared> {
+        Arc::new(ClientShared::new(
+            ConnKind::Client,
+            1,
+            "127.0.0.1:1".parse().unwrap(),
+            1 << 20,
+            &CancellationToken::new(),
+        ))
+    }
+
+    #[test]
+    fn subs_by_sid_finds_replaces_and_drains() {
+        let c = client();
+        let mut subs = SubsBySid::default();
+        let a = Arc::new(Subscription::new(c.clone(), "foo", None, b"1"));
+        let b = Arc::new(Subscription::new(c.clone(), "bar", Some("q"), b"22"));
+        subs.insert(a.clone());
+        subs.insert(b.clone());
+        assert_eq!(subs.len(), 2);
+        assert!(Arc::ptr_eq(subs.get(b"1").unwrap(), &a));
+        assert!(subs.contains(b"22") && !subs.contains(b"2"));
+        let a2 = Arc::new(Subscription::new(c.clone(), "baz", None, b"1"));
+        subs.insert(a2.clone());
+        assert_eq!(subs.len(), 2, "same sid replaces");
+        assert!(Arc::ptr_eq(subs.get(b"1").unwrap(), &a2));
+        assert!(Arc::ptr_eq(&subs.remove(b"22").unwrap(), &b));
+        assert!(subs.remove(b"22").is_none());
+        let drained: Vec<_> = subs.drain().collect();
+        assert_eq!(drained.len(), 1);
+        assert!(subs.is_empty());
+        // A long sid (spilled out of the inline buffer) works the same.
+        let long = vec![b'7'; 100];
+        subs.insert(Arc::new(Subscription::new(c, "x", None, &long)));
+        assert_eq!(&subs.get(&long).unwrap().sid[..], &long[..]);
     }
 }
