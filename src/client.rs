@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::AuthOutcome;
 use crate::close::ClosedState;
-use crate::conn::{self, Event, READ_BUF};
+use crate::conn::{self, Event, ReadBuf};
 use crate::connect::{ConnectError, ConnectOptions};
 use crate::log::{self, ConnKind, ConnPrefix};
 use crate::outbound::{self, Message, Outbound, Push};
@@ -523,7 +523,7 @@ impl Conn {
     }
 
     async fn read_loop<R: AsyncRead + Unpin>(&mut self, rd: &mut R) -> Close {
-        let mut buf = BytesMut::with_capacity(READ_BUF);
+        let mut buf = ReadBuf::new();
         loop {
             match conn::next_event(
                 &self.shared,
@@ -552,7 +552,7 @@ impl Conn {
             // Handle what was read; when a subscriber falls behind mid-way,
             // stall on it (bounded) before delivering the rest.
             loop {
-                let result = self.process(&mut buf);
+                let result = self.process(buf.bytes());
                 self.end_batch().await;
                 match result {
                     Ok(Batch::Done) => break,

@@ -1,15 +1,16 @@
 //! What client and route connections share: the writer task with its
-//! slow-consumer verdicts, the reader's wait for the next event, and the
-//! orderly end of the writer.
+//! slow-consumer verdicts, the reader's wait for the next event, the read
+//! buffer's size policy, and the orderly end of the writer.
 //!
 //! `client.rs` and `route.rs` own their protocols; this module owns only the
 //! plumbing common to both, so that a fix to it (cancellation, deadlines,
-//! teardown) lands in both at once. Must never interpret protocol bytes.
+//! teardown, buffer sizing) lands in both at once. Must never interpret
+//! protocol bytes.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
@@ -21,8 +22,106 @@ use crate::close::ClosedState;
 use crate::log;
 use crate::outbound::{self, SharedTcpWriter, WriterEnd};
 
-/// Read buffer size; also the most one batch parses.
-pub const READ_BUF: usize = 64 * 1024;
+/// Smallest read (nats-server's `startBufSize`): what an idle connection
+/// keeps allocated.
+pub const READ_BUF_MIN: usize = 512;
+/// Largest read (nats-server's `maxBufSize`); also bounds what one batch
+/// parses beyond a partial op carried over.
+pub const READ_BUF_MAX: usize = 64 * 1024;
+/// Short reads in a row (under half the read size) after which the read
+/// size halves (nats-server's `shortsToShrink`).
+const SHORTS_TO_SHRINK: u8 = 2;
+
+/// A connection's read buffer and how much the next read asks for.
+///
+/// As in nats-server, the read size starts at [`READ_BUF_MIN`], doubles
+/// (up to [`READ_BUF_MAX`]) whenever a read fills it, and halves after more
+/// than [`SHORTS_TO_SHRINK`] short reads in a row. The allocation follows
+/// the read size when the buffer is empty; an op split across reads keeps
+/// its bytes, and the buffer grows (amortized) to hold the whole op, so a
+/// 1 MiB payload arrives in one buffer whatever the read size.
+#[derive(Debug)]
+pub struct ReadBuf {
+    buf: BytesMut,
+    /// Bytes the next read asks for.
+    size: usize,
+    /// Short reads in a row.
+    shorts: u8,
+}
+
+impl Default for ReadBuf {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ReadBuf {
+    pub fn new() -> Self {
+        Self {
+            buf: BytesMut::new(),
+            size: READ_BUF_MIN,
+            shorts: 0,
+        }
+    }
+
+    /// The bytes read and not yet consumed.
+    pub fn bytes(&mut self) -> &mut BytesMut {
+        &mut self.buf
+    }
+
+    /// What the next read asks for.
+    pub fn read_size(&self) -> usize {
+        self.size
+    }
+
+    /// Bytes allocated for reading at the current position (what an idle
+    /// connection holds).
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Makes room for a read of `read_size` bytes. An empty buffer larger
+    /// than the read size is given back and replaced by one of that size;
+    /// otherwise the allocation is reused (a partial op moves to the front,
+    /// or the buffer grows to hold the rest of it).
+    fn prepare(&mut self) {
+        if self.buf.is_empty() {
+            if self.buf.capacity() < self.size {
+                // Reclaims the consumed front when the allocation is ours.
+                self.buf.reserve(self.size);
+            }
+            if self.buf.capacity() > self.size {
+                self.buf = BytesMut::with_capacity(self.size);
+            }
+        } else if self.buf.capacity() - self.buf.len() < self.size {
+            self.buf.reserve(self.size);
+        }
+    }
+
+    /// Adapts the read size to a read of `n` bytes.
+    fn filled(&mut self, n: usize) {
+        if n >= self.size {
+            self.size = (self.size * 2).min(READ_BUF_MAX);
+            self.shorts = 0;
+        } else if n < self.size / 2 {
+            self.shorts += 1;
+            if self.shorts > SHORTS_TO_SHRINK {
+                self.size = (self.size / 2).max(READ_BUF_MIN);
+                self.shorts = 0;
+            }
+        } else {
+            self.shorts = 0;
+        }
+    }
+
+    /// Reads once from `rd`: at most `read_size` bytes, appended.
+    async fn read_from<R: AsyncRead + Unpin>(&mut self, rd: &mut R) -> std::io::Result<usize> {
+        self.prepare();
+        let n = rd.read_buf(&mut (&mut self.buf).limit(self.size)).await?;
+        self.filled(n);
+        Ok(n)
+    }
+}
 
 /// Splits a plain TCP socket: the read half for the reader, the write half
 /// shared between the writer task and publishers that write to it directly
@@ -77,29 +176,203 @@ pub enum Event {
 }
 
 /// Waits for the next event on a connection: its close token, bytes from
-/// the socket (read into `buf`, grown as needed), the PING timer, or the
-/// authorization deadline.
+/// the socket (read into `buf`, sized by its policy), the PING timer, or
+/// the authorization deadline.
 pub async fn next_event<R: AsyncRead + Unpin>(
     shared: &ClientShared,
     rd: &mut R,
-    buf: &mut BytesMut,
+    buf: &mut ReadBuf,
     next_ping: Instant,
     auth_deadline: Option<Instant>,
 ) -> Event {
-    if buf.capacity() - buf.len() < READ_BUF / 4 {
-        buf.reserve(READ_BUF);
-    }
     let closed = shared.closed_token();
     let far = Instant::now() + Duration::from_secs(86_400);
     tokio::select! {
         biased;
         _ = closed.cancelled() => Event::Closed(shared.reason().unwrap_or(ClosedState::ServerShutdown)),
-        read = rd.read_buf(buf) => match read {
+        read = buf.read_from(rd) => match read {
             Ok(0) => Event::Closed(ClosedState::ClientClosed),
             Ok(_) => Event::Data,
             Err(_) => Event::Closed(ClosedState::ReadError),
         },
         _ = sleep_until(next_ping) => Event::PingTimer,
         _ = sleep_until(auth_deadline.unwrap_or(far)), if auth_deadline.is_some() => Event::AuthTimeout,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parser::{Limits, Op, Parser, Role};
+    use bytes::{Buf, Bytes};
+    use std::collections::VecDeque;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use tokio::io::ReadBuf as IoBuf;
+
+    /// A socket that delivers scripted chunks, each as far as the reader's
+    /// buffer allows (the rest of a chunk comes with the next read).
+    struct Script(VecDeque<Vec<u8>>);
+
+    impl AsyncRead for Script {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            out: &mut IoBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            if let Some(chunk) = self.0.front_mut() {
+                let n = chunk.len().min(out.remaining());
+                out.put_slice(&chunk[..n]);
+                chunk.drain(..n);
+                if chunk.is_empty() {
+                    self.0.pop_front();
+                }
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn script<I: IntoIterator<Item = Vec<u8>>>(chunks: I) -> Script {
+        Script(chunks.into_iter().collect())
+    }
+
+    #[tokio::test]
+    async fn starts_small_and_doubles_on_full_reads_up_to_the_max() {
+        let mut buf = ReadBuf::new();
+        assert_eq!(buf.read_size(), READ_BUF_MIN);
+        assert_eq!(buf.capacity(), 0, "nothing allocated before the first read");
+        let mut rd = script([vec![b'x'; 1 << 20]]);
+        let mut sizes = Vec::new();
+        for _ in 0..10 {
+            let want = buf.read_size();
+            let n = buf.read_from(&mut rd).await.unwrap();
+            assert_eq!(n, want, "a read asks for exactly the read size");
+            sizes.push(n);
+            buf.bytes().clear();
+        }
+        assert_eq!(
+            sizes,
+            [512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 65536, 65536]
+        );
+        assert_eq!(buf.read_size(), READ_BUF_MAX);
+    }
+
+    #[tokio::test]
+    async fn shrinks_after_short_reads_and_gives_the_allocation_back() {
+        let mut buf = ReadBuf::new();
+        let mut rd = script([vec![b'x'; 512 + 1024 + 2048 + 4096]]);
+        for _ in 0..4 {
+            buf.read_from(&mut rd).await.unwrap();
+            buf.bytes().clear();
+        }
+        assert_eq!(buf.read_size(), 8192);
+        // Short reads: a few in a row halve the read size, down to the
+        // minimum and never below.
+        let mut rd = script((0..40).map(|_| b"PING\r\n".to_vec()));
+        let mut sizes = Vec::new();
+        for _ in 0..20 {
+            buf.read_from(&mut rd).await.unwrap();
+            buf.bytes().advance(6);
+            sizes.push(buf.read_size());
+        }
+        assert_eq!(
+            sizes,
+            [
+                8192, 8192, 4096, 4096, 4096, 2048, 2048, 2048, 1024, 1024, 1024, 512, 512, 512,
+                512, 512, 512, 512, 512, 512
+            ]
+        );
+        // An idle connection holds a minimum-size buffer, not the largest
+        // it ever had.
+        buf.read_from(&mut rd).await.unwrap();
+        assert_eq!(buf.bytes().len(), 6);
+        buf.bytes().advance(6);
+        buf.prepare();
+        assert_eq!(buf.capacity(), READ_BUF_MIN);
+        // One read that is not short resets the count.
+        let mut buf = ReadBuf::new();
+        let mut rd = script([vec![b'x'; 512], vec![b'x'; 100], vec![b'x'; 100]]);
+        for _ in 0..3 {
+            buf.read_from(&mut rd).await.unwrap();
+            buf.bytes().clear();
+        }
+        let mut rd = script([vec![b'x'; 700], vec![b'x'; 1], vec![b'x'; 1]]);
+        for _ in 0..3 {
+            buf.read_from(&mut rd).await.unwrap();
+            buf.bytes().clear();
+        }
+        assert_eq!(buf.read_size(), 1024, "700 of 1024 is not short");
+    }
+
+    /// Parses everything `rd` delivers through a [`ReadBuf`], as the read
+    /// loops do; returns the payloads published.
+    async fn parse_all(rd: &mut Script, buf: &mut ReadBuf) -> Vec<Bytes> {
+        let mut parser = Parser::new(
+            Role::Client,
+            Limits {
+                max_payload: 8 << 20,
+                ..Limits::default()
+            },
+        );
+        let mut payloads = Vec::new();
+        while !rd.0.is_empty() {
+            let n = buf.read_from(rd).await.unwrap();
+            assert!(n > 0);
+            while let Some(frame) = parser.next(buf.bytes()).unwrap() {
+                let bytes = buf.bytes().split_to(frame.len).freeze();
+                if let Op::Pub { payload, .. } = frame.op {
+                    payloads.push(bytes.slice(payload.range()));
+                }
+            }
+        }
+        assert!(buf.bytes().is_empty(), "no partial op left");
+        payloads
+    }
+
+    #[tokio::test]
+    async fn a_frame_split_at_any_byte_arrives_whole() {
+        let wire = b"PUB foo.bar reply 11\r\nhello world\r\nPING\r\nPUB x 0\r\n\r\n".to_vec();
+        for cut in 1..wire.len() {
+            let mut buf = ReadBuf::new();
+            let mut rd = script([wire[..cut].to_vec(), wire[cut..].to_vec()]);
+            let payloads = parse_all(&mut rd, &mut buf).await;
+            assert_eq!(payloads, [&b"hello world"[..], b""], "cut at {cut}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_one_mib_payload_in_odd_pieces_grows_the_buffer_then_it_shrinks() {
+        let payload: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+        let mut wire = format!("PUB big {}\r\n", payload.len()).into_bytes();
+        wire.extend_from_slice(&payload);
+        wire.extend_from_slice(b"\r\n");
+        // Pieces of awkward sizes, cutting the header and the final CR LF.
+        let mut chunks = Vec::new();
+        let mut rest = &wire[..];
+        for size in [3usize, 7, 1000, 70_000, 4097].iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let n = (*size).min(rest.len());
+            chunks.push(rest[..n].to_vec());
+            rest = &rest[n..];
+        }
+        let last = chunks.pop().unwrap();
+        let (a, b) = last.split_at(last.len() - 1);
+        chunks.extend([a.to_vec(), b.to_vec()]);
+        let mut buf = ReadBuf::new();
+        let mut rd = script(chunks);
+        let payloads = parse_all(&mut rd, &mut buf).await;
+        assert_eq!(payloads.len(), 1);
+        assert_eq!(&payloads[0][..], &payload[..]);
+        assert!(buf.read_size() <= READ_BUF_MAX);
+        drop(payloads);
+        // Then the connection goes quiet: the buffer follows it down (three
+        // short reads per halving, seven halvings from the maximum).
+        let mut rd = script((0..21).map(|_| b"PING\r\n".to_vec()));
+        parse_all(&mut rd, &mut buf).await;
+        buf.prepare();
+        assert_eq!(buf.read_size(), READ_BUF_MIN);
+        assert_eq!(buf.capacity(), READ_BUF_MIN);
     }
 }

@@ -33,7 +33,7 @@ use tokio::time::{sleep, Instant};
 use crate::client::{unix_nanos, ClientShared};
 use crate::close::ClosedState;
 use crate::config::{Options, RouteUrl, VERSION};
-use crate::conn::{self, Event, READ_BUF};
+use crate::conn::{self, Event, ReadBuf};
 use crate::info;
 use crate::log::{self, ConnKind, ConnPrefix};
 use crate::outbound::{self, Message};
@@ -979,7 +979,7 @@ impl RouteConn {
     }
 
     async fn read_loop<R: tokio::io::AsyncRead + Unpin>(&mut self, rd: &mut R) -> ClosedState {
-        let mut buf = BytesMut::with_capacity(READ_BUF);
+        let mut buf = ReadBuf::new();
         loop {
             match conn::next_event(
                 &self.shared,
@@ -1007,7 +1007,7 @@ impl RouteConn {
             // As for clients: when a local subscriber falls behind mid-way,
             // wait on it (bounded) before delivering the rest of the read.
             loop {
-                let result = self.process(&mut buf);
+                let result = self.process(buf.bytes());
                 if let Some(slow) = self.wakes.flush(&self.server) {
                     slow.out.stall(STALL_MAX).await;
                 }
