@@ -17,6 +17,12 @@
 //! when a subscriber is more than 3/4 full, to let a merely slower consumer
 //! catch up, as nats-server does.
 //!
+//! **Memory.** An idle connection holds no outbound memory: the buffer is
+//! allocated (at least [`INITIAL_CAPACITY`]) by the first append after the
+//! writer found it drained, and given back when it is drained again (by the
+//! writer task or by a publisher's direct write).
+//! The writer's own state stays small (no slice array kept across an await).
+//!
 //! **Must never:** block a publisher on a socket, hold the mutex across an
 //! await, or reorder bytes queued by one publisher.
 
@@ -35,8 +41,8 @@ use tokio::sync::Notify;
 
 /// Payloads at least this large are shared (`Bytes` clone) instead of copied.
 pub const SHARE_THRESHOLD: usize = 16 * 1024;
-/// Initial capacity of a connection's outbound buffer.
-const INITIAL_CAPACITY: usize = 4 * 1024;
+/// Capacity a drained (unallocated) outbound buffer gets on its next append.
+pub const INITIAL_CAPACITY: usize = 4 * 1024;
 /// Most slices handed to one vectored write.
 const MAX_IOVECS: usize = 64;
 
@@ -122,7 +128,7 @@ impl Outbound {
             state: Mutex::new(State {
                 writing: false,
                 direct: None,
-                buf: BytesMut::with_capacity(INITIAL_CAPACITY),
+                buf: BytesMut::new(),
                 chunks: VecDeque::new(),
                 pending: 0,
                 woken: false,
@@ -209,8 +215,10 @@ impl Outbound {
         }
         let start = st.buf.len();
         let share = msg.shared.filter(|_| body >= SHARE_THRESHOLD);
-        st.buf
-            .reserve(line_len + if share.is_some() { 2 } else { body + 2 });
+        make_room(
+            &mut st.buf,
+            line_len + if share.is_some() { 2 } else { body + 2 },
+        );
         line(&mut st.buf, body);
         let added = st.buf.len() - start + body + 2;
         match share {
@@ -235,6 +243,7 @@ impl Outbound {
         if st.closing.is_some() {
             return Push::Closed;
         }
+        make_room(&mut st.buf, bytes.len());
         st.buf.extend_from_slice(bytes);
         st.pending += bytes.len();
         self.queued(st)
@@ -298,7 +307,14 @@ impl Outbound {
         if more {
             st.woken = true;
         }
+        // Drained: give the buffer's spare capacity back, as the writer does.
+        let idle = if more {
+            BytesMut::new()
+        } else {
+            std::mem::take(&mut st.buf)
+        };
         drop(st);
+        drop(idle);
         if more {
             self.wake();
         }
@@ -331,8 +347,8 @@ impl Outbound {
         st.direct = None;
         if !flush {
             st.closing = Some(false);
-            st.chunks.clear();
-            st.buf.clear();
+            st.chunks = VecDeque::new();
+            st.buf = BytesMut::new();
             st.pending = 0;
         }
         drop(st);
@@ -354,8 +370,9 @@ impl Outbound {
         }
     }
 
-    /// Writer side: moves everything queued into `into`. Returns false when
-    /// the writer should stop (closing and nothing left to send).
+    /// Writer side: takes everything queued, as one chunk or (with shared
+    /// payloads) as chunks moved into `into`. When nothing is queued the
+    /// buffer's memory is given back (freed after the lock is released).
     fn take(&self, into: &mut VecDeque<Bytes>) -> Taken {
         let mut st = self.state.lock();
         if st.closing == Some(false) {
@@ -367,20 +384,31 @@ impl Outbound {
             return Taken::Empty;
         }
         st.woken = false;
+        if st.chunks.is_empty() {
+            if !st.buf.is_empty() {
+                st.writing = true;
+                return Taken::One(st.buf.split().freeze());
+            }
+            let stop = st.closing.is_some();
+            let idle = (std::mem::take(&mut st.buf), std::mem::take(&mut st.chunks));
+            drop(st);
+            drop(idle);
+            return if stop { Taken::Stop } else { Taken::Empty };
+        }
         if !st.buf.is_empty() {
             let tail = st.buf.split().freeze();
             st.chunks.push_back(tail);
         }
-        if st.chunks.is_empty() {
-            return if st.closing.is_some() {
-                Taken::Stop
-            } else {
-                Taken::Empty
-            };
-        }
         std::mem::swap(&mut st.chunks, into);
         st.writing = true;
-        Taken::Data
+        Taken::Many
+    }
+
+    /// Bytes of memory the buffer holds (capacity of the tail and of the
+    /// chunk queue), for tests and diagnostics.
+    pub fn held(&self) -> usize {
+        let st = self.state.lock();
+        st.buf.capacity() + st.chunks.capacity() * std::mem::size_of::<Bytes>()
     }
 
     fn written(&self, n: usize) {
@@ -393,7 +421,10 @@ impl Outbound {
 }
 
 enum Taken {
-    Data,
+    /// Everything queued, in one chunk.
+    One(Bytes),
+    /// Everything queued, moved into the caller's queue.
+    Many,
     Empty,
     Stop,
 }
@@ -452,6 +483,15 @@ impl AsyncWrite for SharedTcpWriter {
     }
 }
 
+/// Makes room for `n` more bytes; an unallocated (drained) buffer gets at
+/// least [`INITIAL_CAPACITY`].
+#[inline]
+fn make_room(buf: &mut BytesMut, n: usize) {
+    if buf.capacity() - buf.len() < n {
+        buf.reserve(n.max(INITIAL_CAPACITY));
+    }
+}
+
 #[inline]
 fn put_sizes(buf: &mut BytesMut, hdr: Option<usize>, body: usize) {
     let mut num = itoa::Buffer::new();
@@ -487,19 +527,31 @@ where
 {
     let mut batch: VecDeque<Bytes> = VecDeque::new();
     loop {
-        match out.take(&mut batch) {
+        let one = match out.take(&mut batch) {
             Taken::Stop => {
                 let _ = sink.flush().await;
                 return WriterEnd::Closed;
             }
             Taken::Empty => {
+                // Idle: keep no queue memory while waiting.
+                batch = VecDeque::new();
                 out.wake.notified().await;
                 continue;
             }
-            Taken::Data => {}
-        }
-        let (chunks, bytes) = (batch.len(), chunks_len(&batch));
-        match tokio::time::timeout(deadline, write_all(&mut sink, &mut batch)).await {
+            Taken::One(chunk) => Some(chunk),
+            Taken::Many => None,
+        };
+        let (chunks, bytes) = match &one {
+            Some(chunk) => (1, chunk.len()),
+            None => (batch.len(), chunks_len(&batch)),
+        };
+        let write = async {
+            match &one {
+                Some(chunk) => sink.write_all(chunk).await,
+                None => write_all(&mut sink, &mut batch).await,
+            }
+        };
+        match tokio::time::timeout(deadline, write).await {
             Ok(Ok(())) => out.written(bytes),
             Ok(Err(e)) => return WriterEnd::Io(e),
             Err(_) => return WriterEnd::Deadline { chunks, bytes },
@@ -516,14 +568,16 @@ async fn write_all<W: AsyncWrite + Unpin>(
             let chunk = batch.pop_front().expect("one chunk");
             return sink.write_all(&chunk).await;
         }
-        let n = {
+        // The slices live on the stack of one poll, not in the future.
+        let n = std::future::poll_fn(|cx| {
             let slices: smallvec::SmallVec<[IoSlice<'_>; MAX_IOVECS]> = batch
                 .iter()
                 .take(MAX_IOVECS)
                 .map(|b| IoSlice::new(b))
                 .collect();
-            sink.write_vectored(&slices).await?
-        };
+            Pin::new(&mut *sink).poll_write_vectored(cx, &slices)
+        })
+        .await?;
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
@@ -559,12 +613,20 @@ mod tests {
     fn drain(out: &Outbound) -> Vec<u8> {
         let mut q = VecDeque::new();
         let mut all = Vec::new();
-        while let Taken::Data = out.take(&mut q) {
-            for b in q.drain(..) {
-                all.extend_from_slice(&b);
+        loop {
+            match out.take(&mut q) {
+                Taken::One(b) => all.extend_from_slice(&b),
+                Taken::Many => {
+                    for b in q.drain(..) {
+                        all.extend_from_slice(&b);
+                    }
+                }
+                Taken::Empty | Taken::Stop => return all,
             }
+            // As if the writer were still sending it: `pending` keeps
+            // counting it, but the next take may proceed.
+            out.state.lock().writing = false;
         }
-        all
     }
 
     #[test]
@@ -634,7 +696,7 @@ mod tests {
         out.push_msg(b"1", &m, true);
         out.push_msg(b"2", &m, true);
         let mut q = VecDeque::new();
-        assert!(matches!(out.take(&mut q), Taken::Data));
+        assert!(matches!(out.take(&mut q), Taken::Many));
         let shared = q.iter().filter(|b| b.as_ptr() == big.as_ptr()).count();
         assert_eq!(shared, 2, "payload not copied");
         let bytes: Vec<u8> = q.iter().flat_map(|b| b.iter().copied()).collect();
@@ -744,5 +806,77 @@ mod tests {
             0,
             "the socket is shut down once the writer ends"
         );
+    }
+
+    #[test]
+    fn holds_memory_only_while_data_is_queued() {
+        let out = Outbound::new(1 << 20);
+        assert_eq!(out.held(), 0, "nothing allocated before the first append");
+        out.push_proto(b"PONG\r\n");
+        assert!(out.held() >= INITIAL_CAPACITY);
+        assert_eq!(drain(&out), b"PONG\r\n");
+        assert_eq!(out.held(), 0, "drained: memory given back");
+        // A shared payload goes through the chunk queue; that too is freed.
+        let big = Bytes::from(vec![b'x'; SHARE_THRESHOLD]);
+        let m = Message {
+            shared: Some(&big),
+            ..msg(b"big", None, &big)
+        };
+        out.push_msg(b"1", &m, true);
+        out.push_proto(b"PING\r\n");
+        assert_eq!(drain(&out).len(), 17 + SHARE_THRESHOLD + 2 + 6);
+        assert_eq!(out.held(), 0);
+        // Appends after a drain still land in order.
+        out.push_msg(b"2", &msg(b"a", None, b"x"), true);
+        out.push_proto(b"PING\r\n");
+        assert_eq!(drain(&out), b"MSG a 2 1\r\nx\r\nPING\r\n");
+    }
+
+    #[tokio::test]
+    async fn writer_sends_single_and_vectored_batches_and_stays_small() {
+        let out = std::sync::Arc::new(Outbound::new(1 << 24));
+        let (wr, mut rd) = tokio::io::duplex(1 << 20);
+        let fut = write_loop(&out, tokio::io::sink(), Duration::from_secs(5));
+        assert!(
+            std::mem::size_of_val(&fut) < 512,
+            "writer future is {} bytes",
+            std::mem::size_of_val(&fut)
+        );
+        drop(fut);
+        let writer = {
+            let out = out.clone();
+            tokio::spawn(async move { write_loop(&out, wr, Duration::from_secs(5)).await })
+        };
+        let big = Bytes::from(vec![b'y'; SHARE_THRESHOLD]);
+        let m = Message {
+            shared: Some(&big),
+            ..msg(b"b", None, &big)
+        };
+        out.push_proto(b"PING\r\n");
+        out.wake();
+        let mut got = vec![0u8; 6];
+        tokio::io::AsyncReadExt::read_exact(&mut rd, &mut got)
+            .await
+            .unwrap();
+        assert_eq!(got, b"PING\r\n");
+        for _ in 0..100 {
+            out.push_msg(b"1", &m, true);
+        }
+        out.wake();
+        let want = 100 * (15 + SHARE_THRESHOLD + 2);
+        let mut got = vec![0u8; want];
+        tokio::io::AsyncReadExt::read_exact(&mut rd, &mut got)
+            .await
+            .unwrap();
+        assert!(got.starts_with(b"MSG b 1 16384\r\nyyy"));
+        assert!(got.ends_with(b"yyy\r\n"));
+        out.close(true);
+        assert!(matches!(writer.await.unwrap(), WriterEnd::Closed));
+        let mut rest = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut rd, &mut rest)
+            .await
+            .unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(out.stats().pending, 0);
     }
 }
