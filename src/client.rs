@@ -71,7 +71,8 @@ pub struct ClientShared {
     pub meta: Mutex<ClientMeta>,
     /// The accepted CONNECT, kept to re-check credentials on reload. Never
     /// logged or shown.
-    pub(crate) connect: Mutex<Option<ConnectOptions>>,
+    /// Shared with the reader (one copy per connection).
+    pub(crate) connect: Mutex<Option<Arc<ConnectOptions>>>,
     /// The nonce this connection's INFO carried (nkey signatures cover it).
     pub(crate) nonce: Mutex<Option<String>>,
     /// Permissions of the authenticated user (replaced on reload); the flag
@@ -299,7 +300,7 @@ pub(crate) fn unix_nanos() -> u64 {
 /// Serves one accepted client socket until it closes: INFO, then TLS when
 /// configured (after the plaintext INFO, as nats-server does, or before it
 /// with `handshake_first`), then the protocol.
-pub async fn serve(server: Arc<Server>, mut socket: TcpStream, addr: SocketAddr, cid: u64) {
+pub async fn serve(server: Arc<Server>, socket: TcpStream, addr: SocketAddr, cid: u64) {
     let opts = server.options();
     let _ = socket.set_nodelay(true);
     let shared = Arc::new(ClientShared::new(
@@ -319,6 +320,22 @@ pub async fn serve(server: Arc<Server>, mut socket: TcpStream, addr: SocketAddr,
         let (rd, wr) = conn::split_tcp(&shared, socket);
         return serve_stream(server, shared, rd, wr, Some(info), nonce).await;
     };
+    // Boxed: the handshake and the TLS stream types would otherwise enlarge
+    // every connection's task, plain ones included.
+    Box::pin(serve_tls(server, socket, shared, tls, info, nonce)).await
+}
+
+/// [`serve`] for a server with TLS configured.
+async fn serve_tls(
+    server: Arc<Server>,
+    mut socket: TcpStream,
+    shared: Arc<ClientShared>,
+    tls: tokio_rustls::TlsAcceptor,
+    info: Vec<u8>,
+    nonce: Option<String>,
+) {
+    let opts = server.options();
+    let base_prefix = ConnPrefix::client(shared.addr, shared.cid);
     let handshake_first = opts.tls.as_ref().is_some_and(|t| t.handshake_first);
     let timeout = opts
         .tls
@@ -438,7 +455,9 @@ struct Conn {
     shared: Arc<ClientShared>,
     parser: Parser,
     prefix: ConnPrefix,
-    opts: ConnectOptions,
+    /// The accepted CONNECT (the defaults before it), shared with
+    /// [`ClientShared`]'s copy.
+    opts: Arc<ConnectOptions>,
     /// CONNECT accepted (or not required).
     connected: bool,
     auth_deadline: Option<Instant>,
@@ -464,6 +483,13 @@ struct Conn {
     /// one entry): a publisher that sends a run of messages to one subject
     /// skips validation, hashing and the shared cache for all but the first.
     last_match: LastMatch,
+}
+
+/// The CONNECT defaults, shared by every connection that has not sent one.
+fn default_connect() -> Arc<ConnectOptions> {
+    static DEFAULT: std::sync::LazyLock<Arc<ConnectOptions>> =
+        std::sync::LazyLock::new(|| Arc::new(ConnectOptions::default()));
+    DEFAULT.clone()
 }
 
 /// A reason to stop reading.
@@ -501,7 +527,7 @@ impl Conn {
                 },
             ),
             prefix,
-            opts: ConnectOptions::default(),
+            opts: default_connect(),
             connected: !auth_required,
 
             auth_deadline: auth_required.then(|| now + server_auth_timeout(opts)),
@@ -524,11 +550,17 @@ impl Conn {
 
     async fn read_loop<R: AsyncRead + Unpin>(&mut self, rd: &mut R) -> Close {
         let mut buf = ReadBuf::new();
+        let token = self.shared.closed_token();
+        let closed = token.cancelled();
+        let timer = conn::timer(self.next_ping);
+        tokio::pin!(closed, timer);
         loop {
             match conn::next_event(
                 &self.shared,
                 rd,
                 &mut buf,
+                closed.as_mut(),
+                timer.as_mut(),
                 self.next_ping,
                 self.auth_deadline,
             )
@@ -633,7 +665,9 @@ impl Conn {
         }
         let stalled = self.wakes.flush(&self.server);
         if let Some(slow) = stalled {
-            slow.out.stall(STALL_MAX).await;
+            // Boxed: a rare wait that would otherwise enlarge every
+            // connection's task.
+            Box::pin(slow.out.stall(STALL_MAX)).await;
         }
     }
 
@@ -843,6 +877,7 @@ impl Conn {
             meta.prefix = described.to_string();
         }
         self.prefix = described;
+        let opts = Arc::new(opts);
         *self.shared.connect.lock() = Some(opts.clone());
         *self.shared.nonce.lock() = self.nonce.clone();
         self.opts = opts;
@@ -1218,5 +1253,19 @@ mod tests {
         assert!(!sublist::subject::is_valid_subject(&subject_str(
             b"a..\xfe"
         )));
+    }
+
+    /// A connection's task is most of what an idle connection costs: keep
+    /// rare paths (TLS, stalls) boxed and timers out of the per-read future.
+    #[tokio::test]
+    async fn a_plain_connection_task_stays_small() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = Server::new(crate::config::Options::default(), addr).unwrap();
+        let _client = TcpStream::connect(addr).await.unwrap();
+        let (socket, peer) = listener.accept().await.unwrap();
+        let fut = serve(server, socket, peer, 1);
+        let size = std::mem::size_of_val(&fut);
+        assert!(size <= 1536, "serve future is {size} bytes");
     }
 }

@@ -7,6 +7,7 @@
 //! teardown, buffer sizing) lands in both at once. Must never interpret
 //! protocol bytes.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +16,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
-use tokio::time::{sleep_until, Instant};
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::WaitForCancellationFuture;
 
 use crate::client::ClientShared;
 use crate::close::ClosedState;
@@ -178,26 +180,51 @@ pub enum Event {
 /// Waits for the next event on a connection: its close token, bytes from
 /// the socket (read into `buf`, sized by its policy), the PING timer, or
 /// the authorization deadline.
+///
+/// `closed` (the connection's `closed_token().cancelled()`) and `timer` are
+/// created once per connection and pinned by the read loop: one timer
+/// serves both deadlines and is only reset when the earlier one moves, so
+/// waiting for a read registers nothing new.
 pub async fn next_event<R: AsyncRead + Unpin>(
     shared: &ClientShared,
     rd: &mut R,
     buf: &mut ReadBuf,
+    mut closed: Pin<&mut WaitForCancellationFuture<'_>>,
+    mut timer: Pin<&mut Sleep>,
     next_ping: Instant,
     auth_deadline: Option<Instant>,
 ) -> Event {
-    let closed = shared.closed_token();
-    let far = Instant::now() + Duration::from_secs(86_400);
-    tokio::select! {
-        biased;
-        _ = closed.cancelled() => Event::Closed(shared.reason().unwrap_or(ClosedState::ServerShutdown)),
-        read = buf.read_from(rd) => match read {
-            Ok(0) => Event::Closed(ClosedState::ClientClosed),
-            Ok(_) => Event::Data,
-            Err(_) => Event::Closed(ClosedState::ReadError),
-        },
-        _ = sleep_until(next_ping) => Event::PingTimer,
-        _ = sleep_until(auth_deadline.unwrap_or(far)), if auth_deadline.is_some() => Event::AuthTimeout,
+    loop {
+        let due = auth_deadline.map_or(next_ping, |a| a.min(next_ping));
+        if timer.deadline() != due {
+            timer.as_mut().reset(due);
+        }
+        tokio::select! {
+            biased;
+            _ = closed.as_mut() => return Event::Closed(shared.reason().unwrap_or(ClosedState::ServerShutdown)),
+            read = buf.read_from(rd) => return match read {
+                Ok(0) => Event::Closed(ClosedState::ClientClosed),
+                Ok(_) => Event::Data,
+                Err(_) => Event::Closed(ClosedState::ReadError),
+            },
+            _ = timer.as_mut() => {
+                // The PING timer first when both are due, as before.
+                let now = Instant::now();
+                if now >= next_ping {
+                    return Event::PingTimer;
+                }
+                if auth_deadline.is_some_and(|a| now >= a) {
+                    return Event::AuthTimeout;
+                }
+            }
+        }
     }
+}
+
+/// A connection's PING/authorization timer, to pin in its read loop and
+/// pass to [`next_event`].
+pub fn timer(first: Instant) -> Sleep {
+    tokio::time::sleep_until(first)
 }
 
 #[cfg(test)]
@@ -206,7 +233,6 @@ mod tests {
     use crate::parser::{Limits, Op, Parser, Role};
     use bytes::{Buf, Bytes};
     use std::collections::VecDeque;
-    use std::pin::Pin;
     use std::task::{Context, Poll};
     use tokio::io::ReadBuf as IoBuf;
 

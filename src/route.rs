@@ -980,11 +980,17 @@ impl RouteConn {
 
     async fn read_loop<R: tokio::io::AsyncRead + Unpin>(&mut self, rd: &mut R) -> ClosedState {
         let mut buf = ReadBuf::new();
+        let token = self.shared.closed_token();
+        let closed = token.cancelled();
+        let timer = conn::timer(self.next_ping);
+        tokio::pin!(closed, timer);
         loop {
             match conn::next_event(
                 &self.shared,
                 rd,
                 &mut buf,
+                closed.as_mut(),
+                timer.as_mut(),
                 self.next_ping,
                 self.auth_deadline,
             )
@@ -1009,7 +1015,9 @@ impl RouteConn {
             loop {
                 let result = self.process(buf.bytes());
                 if let Some(slow) = self.wakes.flush(&self.server) {
-                    slow.out.stall(STALL_MAX).await;
+                    // Boxed: a rare wait that would otherwise enlarge every
+                    // connection's task.
+                    Box::pin(slow.out.stall(STALL_MAX)).await;
                 }
                 match result {
                     Ok(true) => break,
