@@ -17,10 +17,14 @@
 //! when a subscriber is more than 3/4 full, to let a merely slower consumer
 //! catch up, as nats-server does.
 //!
-//! **Memory.** An idle connection holds no outbound memory: the buffer is
-//! allocated (at least [`INITIAL_CAPACITY`]) by the first append after the
-//! writer found it drained, and given back when it is drained again (by the
-//! writer task or by a publisher's direct write).
+//! **Memory.** An idle connection holds no outbound memory: when the buffer
+//! is drained (by the writer task or a publisher's direct write) after
+//! [`SMALL_TO_FREE`] small batches in a row (under [`INITIAL_CAPACITY`]: an
+//! `INFO`, a `PONG`, a reply) it is given back, and the next append
+//! allocates [`INITIAL_CAPACITY`] again. A busy connection keeps its buffer,
+//! which is reused without copying once the write is done with it (freeing
+//! it on every drain makes a busy connection regrow it by doubling, and
+//! copying, over and over: 5 % more instructions in a 1 KiB fan-out).
 //! The writer's own state stays small (no slice array kept across an await).
 //!
 //! **Must never:** block a publisher on a socket, hold the mutex across an
@@ -43,6 +47,8 @@ use tokio::sync::Notify;
 pub const SHARE_THRESHOLD: usize = 16 * 1024;
 /// Capacity a drained (unallocated) outbound buffer gets on its next append.
 pub const INITIAL_CAPACITY: usize = 4 * 1024;
+/// Small batches in a row after which a drained buffer is freed.
+pub const SMALL_TO_FREE: u8 = 2;
 /// Most slices handed to one vectored write.
 const MAX_IOVECS: usize = 64;
 
@@ -103,6 +109,8 @@ struct State {
     /// Messages and bytes delivered to this connection (for /varz, /connz).
     out_msgs: u64,
     out_bytes: u64,
+    /// Small batches (under [`INITIAL_CAPACITY`]) taken in a row.
+    small_batches: u8,
 }
 
 /// A connection's outbound buffer. Shared by the connection's tasks and by
@@ -135,6 +143,7 @@ impl Outbound {
                 closing: None,
                 out_msgs: 0,
                 out_bytes: 0,
+                small_batches: 0,
             }),
             wake: Notify::new(),
             drained: Notify::new(),
@@ -287,6 +296,7 @@ impl Outbound {
         if st.buf.is_empty() {
             return;
         }
+        st.note_batch();
         let data = st.buf.split().freeze();
         st.writing = true;
         st.woken = false;
@@ -307,8 +317,8 @@ impl Outbound {
         if more {
             st.woken = true;
         }
-        // Drained: give the buffer's spare capacity back, as the writer does.
-        let idle = if more {
+        // Drained after small batches: give the buffer back, as the writer does.
+        let idle = if more || st.small_batches < SMALL_TO_FREE {
             BytesMut::new()
         } else {
             std::mem::take(&mut st.buf)
@@ -384,13 +394,18 @@ impl Outbound {
             return Taken::Empty;
         }
         st.woken = false;
+        st.note_batch();
         if st.chunks.is_empty() {
             if !st.buf.is_empty() {
                 st.writing = true;
                 return Taken::One(st.buf.split().freeze());
             }
             let stop = st.closing.is_some();
-            let idle = (std::mem::take(&mut st.buf), std::mem::take(&mut st.chunks));
+            let idle = if st.small_batches >= SMALL_TO_FREE || stop {
+                (std::mem::take(&mut st.buf), std::mem::take(&mut st.chunks))
+            } else {
+                (BytesMut::new(), std::mem::take(&mut st.chunks))
+            };
             drop(st);
             drop(idle);
             return if stop { Taken::Stop } else { Taken::Empty };
@@ -417,6 +432,20 @@ impl Outbound {
         st.pending = st.pending.saturating_sub(n);
         drop(st);
         self.drained.notify_waiters();
+    }
+}
+
+impl State {
+    /// Counts a batch about to be taken from `buf` as small or not.
+    #[inline]
+    fn note_batch(&mut self) {
+        if !self.buf.is_empty() {
+            self.small_batches = if self.buf.len() < INITIAL_CAPACITY {
+                self.small_batches.saturating_add(1)
+            } else {
+                0
+            };
+        }
     }
 }
 
@@ -812,10 +841,16 @@ mod tests {
     fn holds_memory_only_while_data_is_queued() {
         let out = Outbound::new(1 << 20);
         assert_eq!(out.held(), 0, "nothing allocated before the first append");
-        out.push_proto(b"PONG\r\n");
+        out.push_proto(b"INFO {}\r\n");
         assert!(out.held() >= INITIAL_CAPACITY);
+        assert_eq!(drain(&out), b"INFO {}\r\n");
+        out.push_proto(b"PONG\r\n");
         assert_eq!(drain(&out), b"PONG\r\n");
-        assert_eq!(out.held(), 0, "drained: memory given back");
+        assert_eq!(
+            out.held(),
+            0,
+            "drained after small batches: memory given back"
+        );
         // A shared payload goes through the chunk queue; that too is freed.
         let big = Bytes::from(vec![b'x'; SHARE_THRESHOLD]);
         let m = Message {
@@ -878,5 +913,25 @@ mod tests {
             .unwrap();
         assert!(rest.is_empty());
         assert_eq!(out.stats().pending, 0);
+    }
+
+    #[test]
+    fn a_busy_connection_keeps_its_buffer_an_idle_one_gives_it_back() {
+        let out = Outbound::new(1 << 24);
+        let body = [b'z'; 1000];
+        for _ in 0..100 {
+            out.push_msg(b"1", &msg(b"s", None, &body), true);
+        }
+        let batch = drain(&out).len();
+        assert!(out.held() > 0, "kept after a batch of {batch} bytes");
+        // Reused in place once the writer is done with it.
+        let held = out.held();
+        out.push_proto(b"PING\r\n");
+        assert_eq!(drain(&out), b"PING\r\n");
+        assert!(out.held() > 0, "one small batch is a lull, not idleness");
+        out.push_proto(b"PING\r\n");
+        assert_eq!(drain(&out), b"PING\r\n");
+        assert_eq!(out.held(), 0, "given back after two small batches");
+        assert!(held >= INITIAL_CAPACITY);
     }
 }
