@@ -52,6 +52,13 @@ pub(crate) struct Entry<S> {
 
 struct Slot<S> {
     entry: Atomic<Entry<S>>,
+    /// A hint: the hash of the entry last installed here, stored after its
+    /// CAS. Lookups compare it before dereferencing the entry, so that a
+    /// miss (the common case when subjects rarely repeat) costs no load of
+    /// the entry's cache line. It can lag the entry (a racing install or an
+    /// eviction), which only turns a hit into a miss; a match of the hint is
+    /// always confirmed against the entry itself.
+    hash: AtomicU64,
     /// Hash of the last subject refused admission to this slot.
     ghost: AtomicU64,
 }
@@ -86,6 +93,7 @@ impl<S> Cache<S> {
                 .map(|_| Slot {
                     entry: Atomic::null(),
                     ghost: AtomicU64::new(0),
+                    hash: AtomicU64::new(0),
                 })
                 .collect(),
             gen: CachePadded::new(AtomicU64::new(0)),
@@ -106,7 +114,11 @@ impl<S> Cache<S> {
         subject: &str,
         guard: &'g Guard,
     ) -> Option<&'g Arc<MatchResult<S>>> {
-        let entry = self.slot(hash)?.entry.load(Acquire, guard);
+        let slot = self.slot(hash)?;
+        if slot.hash.load(Relaxed) != hash {
+            return None;
+        }
+        let entry = slot.entry.load(Acquire, guard);
         // SAFETY: I4 — entries are retired with deferred destruction only, so
         // this one outlives `guard`; entries are immutable but for `confirmed`.
         let entry = unsafe { entry.as_ref() }?;
@@ -127,13 +139,12 @@ impl<S> Cache<S> {
             return false;
         };
         let current = slot.entry.load(Acquire, guard);
-        // SAFETY: as in `lookup`.
-        let admit = match unsafe { current.as_ref() } {
-            None => true,
-            Some(e) => {
-                (e.hash == hash && *e.subject == *subject) || slot.ghost.load(Relaxed) == hash
-            }
-        };
+        let admit = current.is_null()
+            || slot.ghost.load(Relaxed) == hash
+            || (slot.hash.load(Relaxed) == hash
+                // SAFETY: as in `lookup`.
+                && unsafe { current.as_ref() }
+                    .is_some_and(|e| e.hash == hash && *e.subject == *subject));
         if !admit {
             slot.ghost.store(hash, Relaxed);
         }
@@ -169,6 +180,7 @@ impl<S> Cache<S> {
             Ok(installed) => installed,
             Err(lost) => return Err(lost.new.into_box().result),
         };
+        slot.hash.store(hash, Relaxed);
         if !current.is_null() {
             // SAFETY: I4 — our CAS unlinked it; pinned readers may still hold it.
             unsafe { guard.defer_destroy(current) };
