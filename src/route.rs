@@ -769,13 +769,20 @@ async fn serve_route(
         peer_id: None,
         self_route: false,
     };
-    let Some(tls) = &opts.cluster.tls else {
-        let (rd, wr) = socket.into_split();
-        let wr = Arc::new(wr);
-        let writer = crate::outbound::SharedTcpWriter(wr.clone());
-        return serve_route_stream(server, rd, writer, Some(wr), addr, rid, url, parent).await;
-    };
+    let (max_pending, _) = route_limits(&opts);
+    let shared = Arc::new(ClientShared::new(
+        ConnKind::Route,
+        rid,
+        addr,
+        max_pending,
+        parent,
+    ));
     let prefix = ConnPrefix::route(addr, rid);
+    shared.meta.lock().prefix = prefix.to_string();
+    let Some(tls) = &opts.cluster.tls else {
+        let (rd, wr) = conn::split_tcp(&shared, socket);
+        return serve_route_stream(server, shared, rd, wr, url).await;
+    };
     let timeout = tls.timeout;
     let result = match url {
         Some(url) => {
@@ -809,7 +816,7 @@ async fn serve_route(
     match result {
         Ok(Ok(stream)) => {
             let (rd, wr) = tokio::io::split(stream);
-            serve_route_stream(server, rd, wr, None, addr, rid, url, parent).await
+            serve_route_stream(server, shared, rd, wr, url).await
         }
         Ok(Err(e)) => {
             log::error!("{prefix} - TLS route handshake error: {e}");
@@ -822,36 +829,22 @@ async fn serve_route(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The route over any stream (plain TCP halves or TLS), for `shared`,
+/// made by [`serve_route`].
 async fn serve_route_stream<R, W>(
     server: Arc<Server>,
+    shared: Arc<ClientShared>,
     mut rd: R,
     wr: W,
-    direct: Option<Arc<tokio::net::tcp::OwnedWriteHalf>>,
-    addr: SocketAddr,
-    rid: u64,
     url: Option<&RouteUrl>,
-    parent: &tokio_util::sync::CancellationToken,
 ) -> RouteEnd
 where
     R: tokio::io::AsyncRead + Unpin,
     W: tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let opts = server.options();
-    let (max_pending, deadline) = route_limits(&opts);
-    let shared = Arc::new(ClientShared::new(
-        ConnKind::Route,
-        rid,
-        addr,
-        max_pending,
-        parent,
-    ));
-    let prefix = ConnPrefix::route(addr, rid);
-    shared.meta.lock().prefix = prefix.to_string();
-
-    if let Some(direct) = direct {
-        shared.out.set_direct(direct);
-    }
+    let (_, deadline) = route_limits(&opts);
+    let prefix = ConnPrefix::route(shared.addr, shared.cid);
     let writer = conn::spawn_writer(shared.clone(), wr, deadline);
 
     if let Some(url) = url {
