@@ -1097,18 +1097,6 @@ impl Conn {
     }
 }
 
-/// First of the 256 code points standing for raw bytes in [`subject_str`]
-/// (U+10FF00..=U+10FFFF, Supplementary Private Use Area-B).
-const RAW_BYTE_BASE: u32 = 0x10_FF00;
-
-/// A subject, queue or reply as the `&str` the trie works on.
-///
-/// nats-server treats subjects as bytes: `PUB f\xff` reaches `SUB f\xff`.
-/// Valid UTF-8 is used as is (no copy). Otherwise every invalid byte, and
-/// every byte of a code point from the range above, becomes the code point
-/// `RAW_BYTE_BASE + byte`. The mapping is injective and keeps every ASCII
-/// byte, so tokens, wildcards and the validity rules (which look only at
-/// ASCII) are those of the bytes. Messages still carry the original bytes.
 /// A one-entry memo of a publish's match. Valid while the subject is the
 /// same and the sublist's generation has not moved (it moves after every
 /// change's cache evictions); emptied at the end of each read batch.
@@ -1150,6 +1138,18 @@ impl<S: Clone + PartialEq + Send + Sync + 'static> LastMatch<S> {
     }
 }
 
+/// First of the 256 code points standing for raw bytes in [`subject_str`]
+/// (U+10FF00..=U+10FFFF, Supplementary Private Use Area-B).
+const RAW_BYTE_BASE: u32 = 0x10_FF00;
+
+/// A subject, queue or reply as the `&str` the trie works on.
+///
+/// nats-server treats subjects as bytes: `PUB f\xff` reaches `SUB f\xff`.
+/// Valid UTF-8 is used as is (no copy). Otherwise every invalid byte, and
+/// every byte of a code point from the range above, becomes the code point
+/// `RAW_BYTE_BASE + byte`. The mapping is injective and keeps every ASCII
+/// byte, so tokens, wildcards and the validity rules (which look only at
+/// ASCII) are those of the bytes. Messages still carry the original bytes.
 fn subject_str(bytes: &[u8]) -> Cow<'_, str> {
     if let Ok(s) = std::str::from_utf8(bytes) {
         // Code points >= U+100000 start with 0xF4.

@@ -317,11 +317,10 @@ impl Outbound {
         if more {
             st.woken = true;
         }
-        // Drained after small batches: give the buffer back, as the writer does.
-        let idle = if more || st.small_batches < SMALL_TO_FREE {
+        let idle = if more {
             BytesMut::new()
         } else {
-            std::mem::take(&mut st.buf)
+            st.idle_buf(false)
         };
         drop(st);
         drop(idle);
@@ -401,11 +400,7 @@ impl Outbound {
                 return Taken::One(st.buf.split().freeze());
             }
             let stop = st.closing.is_some();
-            let idle = if st.small_batches >= SMALL_TO_FREE || stop {
-                (std::mem::take(&mut st.buf), std::mem::take(&mut st.chunks))
-            } else {
-                (BytesMut::new(), std::mem::take(&mut st.chunks))
-            };
+            let idle = (st.idle_buf(stop), std::mem::take(&mut st.chunks));
             drop(st);
             drop(idle);
             return if stop { Taken::Stop } else { Taken::Empty };
@@ -447,6 +442,18 @@ impl State {
             };
         }
     }
+
+    /// The drained buffer, taken out to be freed (after the lock is
+    /// released) when the connection looks idle — [`SMALL_TO_FREE`] small
+    /// batches in a row — or `anyway`; else an empty placeholder and the
+    /// buffer stays for reuse.
+    fn idle_buf(&mut self, anyway: bool) -> BytesMut {
+        if anyway || self.small_batches >= SMALL_TO_FREE {
+            std::mem::take(&mut self.buf)
+        } else {
+            BytesMut::new()
+        }
+    }
 }
 
 enum Taken {
@@ -458,7 +465,6 @@ enum Taken {
     Stop,
 }
 
-/// ` [<hdr>] <size>\r\n`: the sizes closing a MSG/HMSG/RMSG line.
 /// The writer task's end of a plain TCP socket whose write half is shared
 /// with publishers ([`Outbound::set_direct`]). Writes go through the
 /// socket's readiness like tokio's own halves; the socket is shut down for
@@ -521,6 +527,7 @@ fn make_room(buf: &mut BytesMut, n: usize) {
     }
 }
 
+/// ` [<hdr>] <size>\r\n`: the sizes closing a MSG/HMSG/RMSG line.
 #[inline]
 fn put_sizes(buf: &mut BytesMut, hdr: Option<usize>, body: usize) {
     let mut num = itoa::Buffer::new();
