@@ -94,11 +94,11 @@ pub enum AuthOutcome {
     /// Accepted: the user name shown in /connz and logs, and the
     /// permissions the connection gets (none = unrestricted).
     Allowed {
-        user: Option<String>,
+        user: Option<Arc<str>>,
         permissions: Option<Arc<Permissions>>,
     },
     /// Refused; the user name the client claimed, for the log line.
-    Denied { user: Option<String> },
+    Denied { user: Option<Arc<str>> },
 }
 
 impl Auth {
@@ -177,7 +177,7 @@ impl Auth {
                             allowed(u)
                         }
                         _ => AuthOutcome::Denied {
-                            user: Some(nkey.to_string()),
+                            user: Some(nkey.into()),
                         },
                     };
                 }
@@ -197,7 +197,7 @@ impl Auth {
 
 fn allowed(u: &UserEntry) -> AuthOutcome {
     AuthOutcome::Allowed {
-        user: Some(u.name.clone()),
+        user: Some(u.name.as_str().into()),
         permissions: u.permissions.clone(),
     }
 }
@@ -361,8 +361,8 @@ mod tests {
         let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(kp.sign(nonce.as_bytes()).unwrap());
         let signed = ConnectOptions {
-            nkey: Some(kp.public_key()),
-            sig: Some(sig.clone()),
+            nkey: Some(kp.public_key().into()),
+            sig: Some(sig.as_str().into()),
             ..ConnectOptions::default()
         };
         assert!(ok(a.check(&signed, Some(&nonce))));
@@ -372,8 +372,8 @@ mod tests {
         );
         let stranger = nkeys::KeyPair::new_user();
         let forged = ConnectOptions {
-            nkey: Some(stranger.public_key()),
-            sig: Some(sig),
+            nkey: Some(stranger.public_key().into()),
+            sig: Some(sig.into()),
             ..ConnectOptions::default()
         };
         assert!(!ok(a.check(&forged, Some(&nonce))));

@@ -19,16 +19,20 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicU64, AtomicUsize,
+    Ordering::{Acquire, Relaxed, Release},
+};
+
+use atomic_waker::AtomicWaker;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::{Buf, Bytes, BytesMut};
 use parking_lot::{Mutex, RwLock};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use crate::auth::AuthOutcome;
 use crate::close::ClosedState;
@@ -40,6 +44,7 @@ use crate::parser::{Frame, Limits, Op, Parser, Role};
 use crate::permissions::Permissions;
 use crate::server::{Server, Wakes};
 use crate::subscription::{SubRef, SubsBySid, Subscription};
+use tokio_util::either::Either;
 
 /// First server PING after connect (nats-server's `firstClientPingInterval`).
 const FIRST_PING: Duration = Duration::from_secs(2);
@@ -60,8 +65,11 @@ pub struct ClientShared {
     headers: AtomicBool,
     /// CONNECT had `protocol >= 1`: the client takes async INFO updates.
     async_info: AtomicBool,
-    /// Cancelled when the connection must close; the reader tears it down.
-    closed: CancellationToken,
+    /// Set when the connection must close; the reader tears it down. The
+    /// reader's task waits on `closed_waker` (no allocation, no waiter list:
+    /// part of what an idle connection costs).
+    closed: AtomicBool,
+    closed_waker: AtomicWaker,
     reason: Mutex<Option<ClosedState>>,
     /// Bytes queued when the close was decided (before a slow consumer's
     /// buffer is dropped), for the closed-connection record.
@@ -95,26 +103,41 @@ pub struct ClientShared {
     pub rtt_nanos: AtomicU64,
 }
 
-/// What CONNECT told us, for logs and /connz.
-#[derive(Clone, Debug, Default)]
+/// What CONNECT told us, for logs and /connz: shared strings, the same
+/// allocations as the CONNECT options and the reader's log prefix hold.
+#[derive(Clone, Debug)]
 pub struct ClientMeta {
-    pub name: String,
-    pub lang: String,
-    pub version: String,
-    pub user: String,
-    pub prefix: String,
+    pub name: Arc<str>,
+    pub lang: Arc<str>,
+    pub version: Arc<str>,
+    pub user: Arc<str>,
+    pub prefix: Arc<str>,
+}
+
+impl Default for ClientMeta {
+    fn default() -> Self {
+        let empty = empty_str();
+        Self {
+            name: empty.clone(),
+            lang: empty.clone(),
+            version: empty.clone(),
+            user: empty.clone(),
+            prefix: empty,
+        }
+    }
+}
+
+/// One empty string for every field that has none.
+pub(crate) fn empty_str() -> Arc<str> {
+    static EMPTY: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from(""));
+    EMPTY.clone()
 }
 
 impl ClientShared {
-    /// `shutdown` is the server's token: cancelling it closes this
-    /// connection too.
-    pub(crate) fn new(
-        kind: ConnKind,
-        cid: u64,
-        addr: SocketAddr,
-        max_pending: usize,
-        shutdown: &CancellationToken,
-    ) -> Self {
+    /// A new connection's shared half. Server shutdown closes it through
+    /// the server's registry ([`Server::close_all`]), routes also through
+    /// their stop token.
+    pub(crate) fn new(kind: ConnKind, cid: u64, addr: SocketAddr, max_pending: usize) -> Self {
         Self {
             cid,
             kind,
@@ -123,7 +146,8 @@ impl ClientShared {
             out: Outbound::new(max_pending),
             headers: AtomicBool::new(false),
             async_info: AtomicBool::new(false),
-            closed: shutdown.child_token(),
+            closed: AtomicBool::new(false),
+            closed_waker: AtomicWaker::new(),
             reason: Mutex::new(None),
             pending_at_close: AtomicUsize::new(0),
             subs: Mutex::new(SubsBySid::default()),
@@ -160,7 +184,8 @@ impl ClientShared {
             }
         }
         self.out.close(flush);
-        self.closed.cancel();
+        self.closed.store(true, Release);
+        self.closed_waker.wake();
     }
 
     /// Sets the user's permissions (CONNECT, reload).
@@ -244,13 +269,23 @@ impl ClientShared {
         self.async_info.load(Relaxed)
     }
 
-    /// Resolves when the connection must close.
-    pub fn closed_token(&self) -> CancellationToken {
-        self.closed.clone()
+    /// Ready once the connection must close ([`ClientShared::close`]); the
+    /// reader polls this in its wait for the next event.
+    pub fn poll_closed(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.closed.load(Acquire) {
+            return std::task::Poll::Ready(());
+        }
+        self.closed_waker.register(cx.waker());
+        // A close between the load and the registration woke nobody.
+        if self.closed.load(Acquire) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
     }
 
     pub fn is_closed(&self) -> bool {
-        self.closed.is_cancelled()
+        self.closed.load(Acquire)
     }
 
     pub fn reason(&self) -> Option<ClosedState> {
@@ -263,7 +298,7 @@ impl ClientShared {
     }
 
     /// The log prefix, with the CONNECT descriptor once known.
-    pub fn prefix(&self) -> String {
+    pub fn prefix(&self) -> Arc<str> {
         self.meta.lock().prefix.clone()
     }
 }
@@ -300,7 +335,17 @@ pub(crate) fn unix_nanos() -> u64 {
 /// Serves one accepted client socket until it closes: INFO, then TLS when
 /// configured (after the plaintext INFO, as nats-server does, or before it
 /// with `handshake_first`), then the protocol.
-pub async fn serve(server: Arc<Server>, socket: TcpStream, addr: SocketAddr, cid: u64) {
+///
+/// The setup runs when this is called, and the future it returns is the
+/// connection's task: a plain `fn` rather than an `async fn`, because an
+/// `async fn` keeps its arguments and locals beside the inner future for the
+/// connection's whole life, a few hundred bytes on every idle connection.
+pub fn serve(
+    server: Arc<Server>,
+    socket: TcpStream,
+    addr: SocketAddr,
+    cid: u64,
+) -> impl std::future::Future<Output = ()> + Send {
     let opts = server.options();
     let _ = socket.set_nodelay(true);
     let shared = Arc::new(ClientShared::new(
@@ -308,21 +353,22 @@ pub async fn serve(server: Arc<Server>, socket: TcpStream, addr: SocketAddr, cid
         cid,
         addr,
         opts.max_pending as usize,
-        server.shutdown_token(),
     ));
     let base_prefix = ConnPrefix::client(addr, cid);
-    shared.meta.lock().prefix = base_prefix.to_string();
+    shared.meta.lock().prefix = base_prefix.shared();
     log::debug!("{base_prefix} - Client connection created");
     let nonce = server.auth().needs_nonce().then(crate::auth::new_nonce);
     let info = server.client_info_line(cid, addr, nonce.as_deref());
 
     let Some(tls) = server.tls_acceptor() else {
         let (rd, wr) = conn::split_tcp(&shared, socket);
-        return serve_stream(server, shared, rd, wr, Some(info), nonce).await;
+        return Either::Left(serve_stream(server, shared, rd, wr, Some(info), nonce));
     };
     // Boxed: the handshake and the TLS stream types would otherwise enlarge
     // every connection's task, plain ones included.
-    Box::pin(serve_tls(server, socket, shared, tls, info, nonce)).await
+    Either::Right(Box::pin(serve_tls(
+        server, socket, shared, tls, info, nonce,
+    )))
 }
 
 /// [`serve`] for a server with TLS configured.
@@ -388,8 +434,8 @@ async fn looks_like_tls(socket: &TcpStream) -> bool {
     matches!(socket.peek(&mut first).await, Ok(1) if first[0] == 0x16)
 }
 
-/// The connection over any stream (plain TCP halves or TLS): the writer task,
-/// registration, the read loop, and teardown. `info` is queued first unless
+/// The connection over any stream (plain TCP halves or TLS): registration,
+/// the read loop with the writer beside it in this one task, and teardown. `info` is queued first unless
 /// it was already written in plaintext.
 async fn serve_stream<R, W>(
     server: Arc<Server>,
@@ -399,12 +445,14 @@ async fn serve_stream<R, W>(
     info: Option<Vec<u8>>,
     nonce: Option<String>,
 ) where
-    R: AsyncRead + Unpin,
+    R: conn::Source,
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let opts = server.options();
     let base_prefix = ConnPrefix::client(shared.addr, shared.cid);
-    let writer = conn::spawn_writer(shared.clone(), wr, opts.write_deadline);
+    let writer = conn::writer(&shared, wr, opts.write_deadline);
+    tokio::pin!(writer);
+    let mut writer = conn::InlineWriter::new(writer);
 
     if let Some(info) = info {
         shared.out.push_proto(&info);
@@ -417,9 +465,16 @@ async fn serve_stream<R, W>(
         log::error!("{base_prefix} - maximum connections exceeded");
         ClosedState::MaxConnectionsExceeded
     } else {
+        // Registered after the server's shutdown swept the registry: close
+        // now (the sweep and this check are ordered by the registry's lock).
+        if server.is_shutting_down() {
+            shared.close(ClosedState::ServerShutdown, true);
+        }
         let mut conn = Conn::new(server.clone(), shared.clone(), base_prefix, &opts);
         conn.nonce = nonce;
-        conn.read_loop(&mut rd).await
+        let read = conn.read_loop(&mut rd);
+        tokio::pin!(read);
+        writer.beside(read).await
     };
 
     // Teardown: whatever ended the connection, record the first reason, let
@@ -438,7 +493,7 @@ async fn serve_stream<R, W>(
     } else {
         Duration::from_millis(100)
     };
-    conn::finish_writer(writer, grace).await;
+    writer.finish(grace).await;
     // Unregister first: the closed-connection record keeps the subscriptions.
     server.unregister_client(&shared, reason);
     server.remove_client_subs(&shared);
@@ -548,18 +603,19 @@ impl Conn {
         }
     }
 
-    async fn read_loop<R: AsyncRead + Unpin>(&mut self, rd: &mut R) -> Close {
+    async fn read_loop<R: conn::Source>(&mut self, rd: &mut R) -> Close {
         let mut buf = ReadBuf::new();
-        let token = self.shared.closed_token();
-        let closed = token.cancelled();
         let timer = conn::timer(self.next_ping);
-        tokio::pin!(closed, timer);
+        // Clients stop only through their own close (the server closes each
+        // registered client at shutdown).
+        let stop = std::future::pending::<()>();
+        tokio::pin!(stop, timer);
         loop {
             match conn::next_event(
                 &self.shared,
                 rd,
                 &mut buf,
-                closed.as_mut(),
+                stop.as_mut(),
                 timer.as_mut(),
                 self.next_ping,
                 self.auth_deadline,
@@ -870,11 +926,11 @@ impl Conn {
         );
         {
             let mut meta = self.shared.meta.lock();
-            meta.name = opts.name.clone().unwrap_or_default();
-            meta.lang = opts.lang.clone().unwrap_or_default();
-            meta.version = opts.version.clone().unwrap_or_default();
-            meta.user = user.unwrap_or_default();
-            meta.prefix = described.to_string();
+            meta.name = opts.name.clone().unwrap_or_else(empty_str);
+            meta.lang = opts.lang.clone().unwrap_or_else(empty_str);
+            meta.version = opts.version.clone().unwrap_or_else(empty_str);
+            meta.user = user.unwrap_or_else(empty_str);
+            meta.prefix = described.shared();
         }
         self.prefix = described;
         let opts = Arc::new(opts);
@@ -1101,7 +1157,9 @@ impl Conn {
 /// same and the sublist's generation has not moved (it moves after every
 /// change's cache evictions); emptied at the end of each read batch.
 struct LastMatch<S = SubRef> {
-    subject: smallvec::SmallVec<[u8; 64]>,
+    /// On the heap, allocated by the first publish (and kept): an inline
+    /// copy would enlarge every connection, idle ones included.
+    subject: Vec<u8>,
     generation: u64,
     result: Option<Arc<sublist::MatchResult<S>>>,
 }
@@ -1109,7 +1167,7 @@ struct LastMatch<S = SubRef> {
 impl<S> Default for LastMatch<S> {
     fn default() -> Self {
         Self {
-            subject: Default::default(),
+            subject: Vec::new(),
             generation: 0,
             result: None,
         }
@@ -1255,8 +1313,11 @@ mod tests {
         )));
     }
 
-    /// A connection's task is most of what an idle connection costs: keep
-    /// rare paths (TLS, stalls) boxed and timers out of the per-read future.
+    /// A connection's task (reader and writer together) is most of what an
+    /// idle connection costs: keep rare paths (TLS, stalls, a blocked write's
+    /// deadline) boxed, timers out of the per-read future, and arguments out
+    /// of the task (`serve` is a plain `fn`). tokio rounds a task up to
+    /// 128 bytes: at this bound it takes 1,664 with its header.
     #[tokio::test]
     async fn a_plain_connection_task_stays_small() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -1266,6 +1327,6 @@ mod tests {
         let (socket, peer) = listener.accept().await.unwrap();
         let fut = serve(server, socket, peer, 1);
         let size = std::mem::size_of_val(&fut);
-        assert!(size <= 1536, "serve future is {size} bytes");
+        assert!(size <= 1472, "serve future is {size} bytes");
     }
 }

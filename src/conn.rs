@@ -17,15 +17,14 @@ use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, Sleep};
-use tokio_util::sync::WaitForCancellationFuture;
 
 use crate::client::ClientShared;
 use crate::close::ClosedState;
 use crate::log;
 use crate::outbound::{self, SharedTcpWriter, WriterEnd};
 
-/// Smallest read (nats-server's `startBufSize`): what an idle connection
-/// keeps allocated.
+/// Smallest read (nats-server's `startBufSize`). A plain TCP connection
+/// that is idle at this size holds no buffer at all (see [`Source`]).
 pub const READ_BUF_MIN: usize = 512;
 /// Largest read (nats-server's `maxBufSize`); also bounds what one batch
 /// parses beyond a partial op carried over.
@@ -116,14 +115,91 @@ impl ReadBuf {
         }
     }
 
+    /// [`ReadBuf::read_from`] for an idle connection on a [`Source`] that
+    /// waits unbuffered: no allocation until the socket is readable, and
+    /// none kept once a read finds it drained. A poll function, not an
+    /// `async` block, so that waiting adds nothing to the connection's task.
+    fn poll_read_unbuffered<R: Source>(
+        &mut self,
+        rd: &R,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        loop {
+            if self.buf.capacity() == 0 {
+                std::task::ready!(rd.poll_readable(cx))?;
+            }
+            self.prepare();
+            match rd.try_read_into(&mut (&mut self.buf).limit(self.size)) {
+                Ok(n) => {
+                    self.filled(n);
+                    return std::task::Poll::Ready(Ok(n));
+                }
+                // Drained: give the buffer back and wait for readiness,
+                // which the failed read has cleared.
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    self.buf = BytesMut::new();
+                }
+                Err(e) => return std::task::Poll::Ready(Err(e)),
+            }
+        }
+    }
+
     /// Reads once from `rd`: at most `read_size` bytes, appended.
-    async fn read_from<R: AsyncRead + Unpin>(&mut self, rd: &mut R) -> std::io::Result<usize> {
+    ///
+    /// From a [`Source`] that can wait without a buffer, an empty buffer at
+    /// the smallest read size is given back whenever the socket turns out to
+    /// be drained, and allocated again only once it is readable: an idle
+    /// connection holds no read buffer (nats-server keeps its 512 bytes).
+    /// A busy connection (bigger reads, or a partial op) keeps its buffer.
+    async fn read_from<R: Source>(&mut self, rd: &mut R) -> std::io::Result<usize> {
+        if R::WAITS_UNBUFFERED && self.buf.is_empty() && self.size == READ_BUF_MIN {
+            return std::future::poll_fn(|cx| self.poll_read_unbuffered(rd, cx)).await;
+        }
         self.prepare();
         let n = rd.read_buf(&mut (&mut self.buf).limit(self.size)).await?;
         self.filled(n);
         Ok(n)
     }
 }
+
+/// A connection's read side: any stream, and for plain TCP also a wait for
+/// readability that needs no buffer, so that [`ReadBuf`] can give its
+/// allocation back while the connection is idle.
+pub trait Source: AsyncRead + Unpin + Send {
+    /// [`Source::poll_readable`] and [`Source::try_read_into`] work (else
+    /// the reader always reads into a buffer, as through TLS).
+    const WAITS_UNBUFFERED: bool = false;
+
+    /// Ready when a read may find bytes (or the end of the stream).
+    fn poll_readable(
+        &self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    /// Reads what is there without waiting: `WouldBlock` when nothing is.
+    fn try_read_into<B: BufMut>(&self, _buf: &mut B) -> std::io::Result<usize> {
+        Err(std::io::ErrorKind::WouldBlock.into())
+    }
+}
+
+impl Source for OwnedReadHalf {
+    const WAITS_UNBUFFERED: bool = true;
+
+    fn poll_readable(
+        &self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.as_ref().poll_read_ready(cx)
+    }
+
+    fn try_read_into<B: BufMut>(&self, buf: &mut B) -> std::io::Result<usize> {
+        self.try_read_buf(buf)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Send> Source for tokio::io::ReadHalf<S> {}
 
 /// Splits a plain TCP socket: the read half for the reader, the write half
 /// shared between the writer task and publishers that write to it directly
@@ -135,33 +211,86 @@ pub fn split_tcp(shared: &ClientShared, socket: TcpStream) -> (OwnedReadHalf, Sh
     (rd, SharedTcpWriter(wr))
 }
 
-/// Spawns the writer for `shared`: it drains the outbound buffer to `wr`,
-/// each batch bounded by `deadline`; a blocked write cuts the connection as a
-/// slow consumer (logged as nats-server does), a failed one as a write error.
+/// The writer for `shared`: drains its outbound buffer to `wr`, each batch
+/// bounded by `deadline`; a blocked write cuts the connection as a slow
+/// consumer (logged as nats-server does), a failed one as a write error.
+pub async fn writer<W>(shared: &ClientShared, wr: W, deadline: Duration)
+where
+    W: AsyncWrite + Unpin,
+{
+    match outbound::write_loop(&shared.out, wr, deadline).await {
+        WriterEnd::Closed => {}
+        WriterEnd::Deadline { chunks, bytes } => {
+            log::notice!(
+                "{} - Slow Consumer Detected: WriteDeadline of {} exceeded with {chunks} chunks of {bytes} total bytes.",
+                shared.prefix(),
+                crate::config::go::format_duration(deadline)
+            );
+            shared.close(ClosedState::SlowConsumerWriteDeadline, false);
+        }
+        WriterEnd::Io(_) => shared.close(ClosedState::WriteError, false),
+    }
+}
+
+/// Spawns [`writer`] as a task of its own (routes: a route carries a whole
+/// server's traffic each way, and its reader and writer each keep a core
+/// busy).
 pub fn spawn_writer<W>(shared: Arc<ClientShared>, wr: W, deadline: Duration) -> JoinHandle<()>
 where
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    tokio::spawn(async move {
-        match outbound::write_loop(&shared.out, wr, deadline).await {
-            WriterEnd::Closed => {}
-            WriterEnd::Deadline { chunks, bytes } => {
-                log::notice!(
-                    "{} - Slow Consumer Detected: WriteDeadline of {} exceeded with {chunks} chunks of {bytes} total bytes.",
-                    shared.prefix(),
-                    crate::config::go::format_duration(deadline)
-                );
-                shared.close(ClosedState::SlowConsumerWriteDeadline, false);
-            }
-            WriterEnd::Io(_) => shared.close(ClosedState::WriteError, false),
-        }
-    })
+    tokio::spawn(async move { writer(&shared, wr, deadline).await })
 }
 
 /// Gives the writer `grace` to send what the close allows, then stops it.
 pub async fn finish_writer(mut writer: JoinHandle<()>, grace: Duration) {
     if tokio::time::timeout(grace, &mut writer).await.is_err() {
         writer.abort();
+    }
+}
+
+/// A [`writer`] that runs inside the connection's own task, beside its
+/// reader (clients). One task per connection instead of two is what keeps
+/// an idle client small: a task costs its future plus about 200 bytes, and
+/// the writer is idle or done in one poll on most wake-ups, because
+/// publishers write to a subscriber's socket directly when they can
+/// ([`outbound::Outbound::flush_or_wake`]).
+pub struct InlineWriter<'a, F> {
+    fut: Pin<&'a mut F>,
+    done: bool,
+}
+
+impl<'a, F: std::future::Future<Output = ()>> InlineWriter<'a, F> {
+    pub fn new(fut: Pin<&'a mut F>) -> Self {
+        Self { fut, done: false }
+    }
+
+    /// Runs `reader` to its end, the writer making progress beside it. A
+    /// poll function, not an `async` block: it adds nothing to the task's
+    /// size beyond the two futures.
+    pub fn beside<'b, R: std::future::Future>(
+        &'b mut self,
+        mut reader: Pin<&'b mut R>,
+    ) -> impl std::future::Future<Output = R::Output> + use<'a, 'b, F, R> {
+        std::future::poll_fn(move |cx| {
+            if let std::task::Poll::Ready(out) = reader.as_mut().poll(cx) {
+                return std::task::Poll::Ready(out);
+            }
+            // The writer's end (a slow consumer, a write error) closes the
+            // connection, which wakes the reader.
+            if !self.done && self.fut.as_mut().poll(cx).is_ready() {
+                self.done = true;
+            }
+            std::task::Poll::Pending
+        })
+    }
+
+    /// Gives the writer `grace` to send what the close allows, then drops
+    /// it.
+    pub async fn finish(self, grace: Duration) {
+        if !self.done {
+            let _ = tokio::time::timeout(grace, self.fut).await;
+        }
     }
 }
 
@@ -177,19 +306,21 @@ pub enum Event {
     Closed(ClosedState),
 }
 
-/// Waits for the next event on a connection: its close token, bytes from
-/// the socket (read into `buf`, sized by its policy), the PING timer, or
-/// the authorization deadline.
+/// Waits for the next event on a connection: its close
+/// ([`ClientShared::poll_closed`]), `stop` (a route's stop token; clients
+/// pass a future that never resolves), bytes from the socket (read into
+/// `buf`, sized by its policy), the PING timer, or the authorization
+/// deadline.
 ///
-/// `closed` (the connection's `closed_token().cancelled()`) and `timer` are
-/// created once per connection and pinned by the read loop: one timer
+/// `stop` and `timer` are created once per connection and pinned by the
+/// read loop: one timer
 /// serves both deadlines and is only reset when the earlier one moves, so
 /// waiting for a read registers nothing new.
-pub async fn next_event<R: AsyncRead + Unpin>(
+pub async fn next_event<R: Source, S: std::future::Future<Output = ()>>(
     shared: &ClientShared,
     rd: &mut R,
     buf: &mut ReadBuf,
-    mut closed: Pin<&mut WaitForCancellationFuture<'_>>,
+    mut stop: Pin<&mut S>,
     mut timer: Pin<&mut Sleep>,
     next_ping: Instant,
     auth_deadline: Option<Instant>,
@@ -201,7 +332,8 @@ pub async fn next_event<R: AsyncRead + Unpin>(
         }
         tokio::select! {
             biased;
-            _ = closed.as_mut() => return Event::Closed(shared.reason().unwrap_or(ClosedState::ServerShutdown)),
+            _ = std::future::poll_fn(|cx| shared.poll_closed(cx)) => return Event::Closed(shared.reason().unwrap_or(ClosedState::ServerShutdown)),
+            _ = stop.as_mut() => return Event::Closed(shared.reason().unwrap_or(ClosedState::ServerShutdown)),
             read = buf.read_from(rd) => return match read {
                 Ok(0) => Event::Closed(ClosedState::ClientClosed),
                 Ok(_) => Event::Data,
@@ -257,6 +389,8 @@ mod tests {
             Poll::Ready(Ok(()))
         }
     }
+
+    impl Source for Script {}
 
     fn script<I: IntoIterator<Item = Vec<u8>>>(chunks: I) -> Script {
         Script(chunks.into_iter().collect())
@@ -328,6 +462,41 @@ mod tests {
             buf.bytes().clear();
         }
         assert_eq!(buf.read_size(), 1024, "700 of 1024 is not short");
+    }
+
+    #[tokio::test]
+    async fn an_idle_tcp_connection_holds_no_read_buffer() {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut rd, _wr) = listener.accept().await.unwrap().0.into_split();
+        let mut buf = ReadBuf::new();
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(buf.poll_read_unbuffered(&rd, &mut cx).is_pending());
+        assert_eq!(buf.capacity(), 0, "nothing allocated before bytes arrive");
+        for _ in 0..3 {
+            client.write_all(b"PING\r\n").await.unwrap();
+            assert_eq!(buf.read_from(&mut rd).await.unwrap(), 6);
+            assert_eq!(&buf.bytes()[..], b"PING\r\n");
+            assert_eq!(buf.capacity(), READ_BUF_MIN);
+            buf.bytes().clear();
+            // The next read finds the socket drained: the buffer goes back.
+            assert!(buf.poll_read_unbuffered(&rd, &mut cx).is_pending());
+            assert_eq!(buf.capacity(), 0);
+        }
+        // A partial op keeps its bytes (and so its buffer) across the wait.
+        client.write_all(b"PUB a 5\r\nhe").await.unwrap();
+        buf.read_from(&mut rd).await.unwrap();
+        assert_eq!(&buf.bytes()[..], b"PUB a 5\r\nhe");
+        client.write_all(b"llo\r\n").await.unwrap();
+        buf.read_from(&mut rd).await.unwrap();
+        assert_eq!(&buf.bytes()[..], b"PUB a 5\r\nhello\r\n");
+        // The end of the stream reads as 0, as through `AsyncRead`.
+        buf.bytes().clear();
+        drop(client);
+        assert_eq!(buf.read_from(&mut rd).await.unwrap(), 0);
     }
 
     /// Parses everything `rd` delivers through a [`ReadBuf`], as the read

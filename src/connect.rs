@@ -15,32 +15,35 @@
 //! from a client is acceptable ([`client_info_decodes`]).
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Parsed `CONNECT` JSON. Unknown fields are ignored, as nats-server does.
+/// Strings are `Arc<str>`: /connz and the closed-connection records share
+/// them instead of copying (part of what an idle connection costs).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default)]
 pub struct ConnectOptions {
     pub verbose: bool,
     pub pedantic: bool,
     pub tls_required: bool,
-    pub auth_token: Option<String>,
-    pub user: Option<String>,
-    pub pass: Option<String>,
-    pub nkey: Option<String>,
-    pub sig: Option<String>,
-    pub jwt: Option<String>,
-    pub name: Option<String>,
-    pub lang: Option<String>,
-    pub version: Option<String>,
+    pub auth_token: Option<Arc<str>>,
+    pub user: Option<Arc<str>>,
+    pub pass: Option<Arc<str>>,
+    pub nkey: Option<Arc<str>>,
+    pub sig: Option<Arc<str>>,
+    pub jwt: Option<Arc<str>>,
+    pub name: Option<Arc<str>>,
+    pub lang: Option<Arc<str>>,
+    pub version: Option<Arc<str>>,
     pub protocol: i64,
     pub echo: bool,
     pub headers: bool,
     pub no_responders: bool,
-    pub account: Option<String>,
+    pub account: Option<Arc<str>>,
     pub new_account: Option<bool>,
 }
 

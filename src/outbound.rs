@@ -31,6 +31,7 @@
 //! await, or reorder bytes queued by one publisher.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -555,22 +556,29 @@ pub enum WriterEnd {
     Io(std::io::Error),
 }
 
-/// The writer task: waits for data, writes it with one (vectored) write per
+/// The writer: waits for data, writes it with one (vectored) write per
 /// batch, each batch bounded by `deadline`.
+///
+/// Written as poll functions inside one `async fn` with few locals: the
+/// writer lives in every connection's task, so its state is part of what an
+/// idle connection costs. The deadline's timer is allocated only when a
+/// write has to wait, and given back when the writer goes idle.
 pub async fn write_loop<W>(out: &Outbound, mut sink: W, deadline: Duration) -> WriterEnd
 where
     W: AsyncWrite + Unpin,
 {
     let mut batch: VecDeque<Bytes> = VecDeque::new();
+    let mut timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
     loop {
-        let one = match out.take(&mut batch) {
+        let mut one = match out.take(&mut batch) {
             Taken::Stop => {
                 let _ = sink.flush().await;
                 return WriterEnd::Closed;
             }
             Taken::Empty => {
-                // Idle: keep no queue memory while waiting.
+                // Idle: keep no queue or timer memory while waiting.
                 batch = VecDeque::new();
+                timer = None;
                 out.wake.notified().await;
                 continue;
             }
@@ -581,41 +589,73 @@ where
             Some(chunk) => (1, chunk.len()),
             None => (batch.len(), chunks_len(&batch)),
         };
-        let write = async {
-            match &one {
-                Some(chunk) => sink.write_all(chunk).await,
-                None => write_all(&mut sink, &mut batch).await,
+        let mut waiting = false;
+        let written = std::future::poll_fn(|cx| {
+            let write = match &mut one {
+                Some(chunk) => poll_write_chunk(&mut sink, chunk, cx),
+                None => poll_write_batch(&mut sink, &mut batch, cx),
+            };
+            if let Poll::Ready(result) = write {
+                return Poll::Ready(result.map_err(WriterEnd::Io));
             }
-        };
-        match tokio::time::timeout(deadline, write).await {
-            Ok(Ok(())) => out.written(bytes),
-            Ok(Err(e)) => return WriterEnd::Io(e),
-            Err(_) => return WriterEnd::Deadline { chunks, bytes },
+            // The deadline runs from the batch's first wait.
+            let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(deadline)));
+            if !waiting {
+                waiting = true;
+                timer.as_mut().reset(tokio::time::Instant::now() + deadline);
+            }
+            match timer.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(WriterEnd::Deadline { chunks, bytes })),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await;
+        match written {
+            Ok(()) => out.written(bytes),
+            Err(end) => return end,
         }
     }
 }
 
-async fn write_all<W: AsyncWrite + Unpin>(
+/// Writes all of `chunk` (advancing it past what was written).
+fn poll_write_chunk<W: AsyncWrite + Unpin>(
+    sink: &mut W,
+    chunk: &mut Bytes,
+    cx: &mut Context<'_>,
+) -> Poll<std::io::Result<()>> {
+    while !chunk.is_empty() {
+        let n = std::task::ready!(Pin::new(&mut *sink).poll_write(cx, chunk))?;
+        if n == 0 {
+            return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+        }
+        chunk.advance(n);
+    }
+    Poll::Ready(Ok(()))
+}
+
+/// Writes all of `batch` with vectored writes (popping what was written).
+fn poll_write_batch<W: AsyncWrite + Unpin>(
     sink: &mut W,
     batch: &mut VecDeque<Bytes>,
-) -> std::io::Result<()> {
+    cx: &mut Context<'_>,
+) -> Poll<std::io::Result<()>> {
     while !batch.is_empty() {
         if batch.len() == 1 {
-            let chunk = batch.pop_front().expect("one chunk");
-            return sink.write_all(&chunk).await;
+            let chunk = batch.front_mut().expect("one chunk");
+            std::task::ready!(poll_write_chunk(sink, chunk, cx))?;
+            batch.pop_front();
+            continue;
         }
-        // The slices live on the stack of one poll, not in the future.
-        let n = std::future::poll_fn(|cx| {
+        let n = {
             let slices: smallvec::SmallVec<[IoSlice<'_>; MAX_IOVECS]> = batch
                 .iter()
                 .take(MAX_IOVECS)
                 .map(|b| IoSlice::new(b))
                 .collect();
-            Pin::new(&mut *sink).poll_write_vectored(cx, &slices)
-        })
-        .await?;
+            std::task::ready!(Pin::new(&mut *sink).poll_write_vectored(cx, &slices))?
+        };
         if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
+            return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
         }
         let mut left = n;
         while left > 0 {
@@ -629,7 +669,7 @@ async fn write_all<W: AsyncWrite + Unpin>(
             }
         }
     }
-    Ok(())
+    Poll::Ready(Ok(()))
 }
 
 #[cfg(test)]

@@ -770,18 +770,12 @@ async fn serve_route(
         self_route: false,
     };
     let (max_pending, _) = route_limits(&opts);
-    let shared = Arc::new(ClientShared::new(
-        ConnKind::Route,
-        rid,
-        addr,
-        max_pending,
-        parent,
-    ));
+    let shared = Arc::new(ClientShared::new(ConnKind::Route, rid, addr, max_pending));
     let prefix = ConnPrefix::route(addr, rid);
-    shared.meta.lock().prefix = prefix.to_string();
+    shared.meta.lock().prefix = prefix.shared();
     let Some(tls) = &opts.cluster.tls else {
         let (rd, wr) = conn::split_tcp(&shared, socket);
-        return serve_route_stream(server, shared, rd, wr, url).await;
+        return serve_route_stream(server, shared, rd, wr, url, parent).await;
     };
     let timeout = tls.timeout;
     let result = match url {
@@ -816,7 +810,7 @@ async fn serve_route(
     match result {
         Ok(Ok(stream)) => {
             let (rd, wr) = tokio::io::split(stream);
-            serve_route_stream(server, shared, rd, wr, url).await
+            serve_route_stream(server, shared, rd, wr, url, parent).await
         }
         Ok(Err(e)) => {
             log::error!("{prefix} - TLS route handshake error: {e}");
@@ -837,9 +831,10 @@ async fn serve_route_stream<R, W>(
     mut rd: R,
     wr: W,
     url: Option<&RouteUrl>,
+    parent: &tokio_util::sync::CancellationToken,
 ) -> RouteEnd
 where
-    R: tokio::io::AsyncRead + Unpin,
+    R: conn::Source,
     W: tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let opts = server.options();
@@ -870,7 +865,7 @@ where
 
     let mut conn = RouteConn::new(server.clone(), shared.clone(), prefix, url.is_some(), &opts);
     conn.url = url.map(|u| u.raw.clone()).filter(|raw| !raw.is_empty());
-    let reason = conn.read_loop(&mut rd).await;
+    let reason = conn.read_loop(&mut rd, parent).await;
 
     shared.close(reason, reason.flushes());
     let reason = shared.reason().unwrap_or(reason);
@@ -971,18 +966,23 @@ impl RouteConn {
         }
     }
 
-    async fn read_loop<R: tokio::io::AsyncRead + Unpin>(&mut self, rd: &mut R) -> ClosedState {
+    /// Reads until the route closes, or `parent` (the server's shutdown
+    /// token, or a solicited route's stop token) is cancelled.
+    async fn read_loop<R: conn::Source>(
+        &mut self,
+        rd: &mut R,
+        parent: &tokio_util::sync::CancellationToken,
+    ) -> ClosedState {
         let mut buf = ReadBuf::new();
-        let token = self.shared.closed_token();
-        let closed = token.cancelled();
+        let stop = parent.cancelled();
         let timer = conn::timer(self.next_ping);
-        tokio::pin!(closed, timer);
+        tokio::pin!(stop, timer);
         loop {
             match conn::next_event(
                 &self.shared,
                 rd,
                 &mut buf,
-                closed.as_mut(),
+                stop.as_mut(),
                 timer.as_mut(),
                 self.next_ping,
                 self.auth_deadline,
@@ -1342,8 +1342,8 @@ impl RouteConn {
         self.prefix = described;
         {
             let mut meta = self.shared.meta.lock();
-            meta.name = info.server_name.clone();
-            meta.version = info.version.clone();
+            meta.name = info.server_name.as_str().into();
+            meta.version = info.version.as_str().into();
         }
         log::notice!("{} - Route connection created", self.prefix);
         log::debug!("{} - Sent local subscriptions to route", self.prefix);

@@ -276,10 +276,10 @@ impl Server {
             stop: SystemTime::now(),
             last_activity: client.last_activity.load(Relaxed),
             reason,
-            name: meta.name,
-            lang: meta.lang,
-            version: meta.version,
-            user: meta.user,
+            name: meta.name.to_string(),
+            lang: meta.lang.to_string(),
+            version: meta.version.to_string(),
+            user: meta.user.to_string(),
             in_msgs: client.in_msgs.load(Relaxed),
             in_bytes: client.in_bytes.load(Relaxed),
             out: OutStats {
@@ -317,7 +317,7 @@ impl Server {
     /// name for `/metrics`; names past [`SLOW_NAMES_MAX`] count under `""`).
     pub fn record_slow_consumer(&self, client: &ClientShared) {
         self.stats.slow_consumers.fetch_add(1, Relaxed);
-        let name = client.meta.lock().name.clone();
+        let name = client.meta.lock().name.to_string();
         let mut by_name = self.slow_by_name.lock();
         let key = if by_name.contains_key(&name) || by_name.len() < SLOW_NAMES_MAX {
             name
@@ -565,9 +565,22 @@ impl Server {
     /// Asks every connection to close and stops accepting.
     pub fn shutdown(&self) {
         self.shutdown.cancel();
+        self.close_all_clients();
     }
 
-    /// Cancelled at shutdown; every connection's close token is a child.
+    /// Closes every registered client for shutdown (each flushes what it has
+    /// queued). A client that registers after this sweep sees
+    /// [`Server::is_shutting_down`] and closes itself; routes stop through
+    /// the shutdown token.
+    fn close_all_clients(&self) {
+        let clients: Vec<Arc<ClientShared>> = self.clients.lock().values().cloned().collect();
+        for client in clients {
+            client.close(ClosedState::ServerShutdown, true);
+        }
+    }
+
+    /// Cancelled at shutdown: stops the accept loops, and routes (their stop
+    /// tokens are children).
     pub fn shutdown_token(&self) -> &CancellationToken {
         &self.shutdown
     }
@@ -613,9 +626,8 @@ impl Server {
             }
         }
         self.ready.store(false, Relaxed);
-        // Cancelling the server token closes every client and route (their
-        // tokens are children); each flushes what it has queued.
-        self.shutdown.cancel();
+        // Every client and route closes, each flushing what it has queued.
+        self.shutdown();
         tracker.close();
         self.route_tasks.close();
         let grace = self.options().write_deadline + Duration::from_secs(1);

@@ -134,11 +134,26 @@ pub struct SubSnapshot {
     pub cid: u64,
 }
 
-/// A connection's subscriptions, found by sid. A set keyed through each
-/// subscription's own `sid` rather than a map with a second copy of it: a
-/// connection with many subscriptions pays one pointer per entry.
-#[derive(Default)]
-pub struct SubsBySid(HashSet<BySid>);
+/// A connection's subscriptions, found by sid. Most connections hold a
+/// handful: up to [`FEW_SUBS`] sit inline and are found by a scan (an idle
+/// connection with one subscription allocates nothing here); beyond that, a
+/// set keyed through each subscription's own `sid` rather than a map with a
+/// second copy of it, so a connection with many pays one pointer per entry.
+pub struct SubsBySid(Repr);
+
+/// Up to this many subscriptions are kept in a list, not a set.
+pub const FEW_SUBS: usize = 8;
+
+enum Repr {
+    Few(smallvec::SmallVec<[Arc<Subscription>; 1]>),
+    Many(HashSet<BySid>),
+}
+
+impl Default for SubsBySid {
+    fn default() -> Self {
+        SubsBySid(Repr::Few(smallvec::SmallVec::new()))
+    }
+}
 
 struct BySid(Arc<Subscription>);
 
@@ -165,36 +180,72 @@ impl Borrow<[u8]> for BySid {
 
 impl SubsBySid {
     pub fn get(&self, sid: &[u8]) -> Option<&Arc<Subscription>> {
-        self.0.get(sid).map(|s| &s.0)
+        match &self.0 {
+            Repr::Few(few) => few.iter().find(|s| s.sid[..] == *sid),
+            Repr::Many(set) => set.get(sid).map(|s| &s.0),
+        }
     }
 
     pub fn contains(&self, sid: &[u8]) -> bool {
-        self.0.contains(sid)
+        self.get(sid).is_some()
     }
 
     /// Adds `sub`, replacing any subscription with the same sid.
     pub fn insert(&mut self, sub: Arc<Subscription>) {
-        self.0.replace(BySid(sub));
+        match &mut self.0 {
+            Repr::Few(few) => {
+                if let Some(slot) = few.iter_mut().find(|s| s.sid == sub.sid) {
+                    *slot = sub;
+                } else if few.len() < FEW_SUBS {
+                    few.push(sub);
+                } else {
+                    let all = few.drain(..).chain(std::iter::once(sub));
+                    self.0 = Repr::Many(all.map(BySid).collect());
+                }
+            }
+            Repr::Many(set) => {
+                set.replace(BySid(sub));
+            }
+        }
     }
 
     pub fn remove(&mut self, sid: &[u8]) -> Option<Arc<Subscription>> {
-        self.0.take(sid).map(|s| s.0)
+        match &mut self.0 {
+            Repr::Few(few) => {
+                let i = few.iter().position(|s| s.sid[..] == *sid)?;
+                Some(few.swap_remove(i))
+            }
+            Repr::Many(set) => set.take(sid).map(|s| s.0),
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        match &self.0 {
+            Repr::Few(few) => few.len(),
+            Repr::Many(set) => set.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
     }
 
     pub fn values(&self) -> impl Iterator<Item = &Arc<Subscription>> {
-        self.0.iter().map(|s| &s.0)
+        let (few, many) = match &self.0 {
+            Repr::Few(few) => (Some(few.iter()), None),
+            Repr::Many(set) => (None, Some(set.iter().map(|s| &s.0))),
+        };
+        few.into_iter().flatten().chain(many.into_iter().flatten())
     }
 
-    pub fn drain(&mut self) -> impl Iterator<Item = Arc<Subscription>> + '_ {
-        self.0.drain().map(|s| s.0)
+    /// Takes every subscription out (the set, if any, is given back).
+    pub fn drain(&mut self) -> impl Iterator<Item = Arc<Subscription>> {
+        let taken = std::mem::take(self);
+        let (few, many) = match taken.0 {
+            Repr::Few(few) => (Some(few.into_iter()), None),
+            Repr::Many(set) => (None, Some(set.into_iter().map(|s| s.0))),
+        };
+        few.into_iter().flatten().chain(many.into_iter().flatten())
     }
 }
 
@@ -218,7 +269,6 @@ impl std::ops::Deref for SubRef {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio_util::sync::CancellationToken;
 
     fn client() -> Arc<ClientShared> {
         Arc::new(ClientShared::new(
@@ -226,7 +276,6 @@ mod tests {
             1,
             "127.0.0.1:1".parse().unwrap(),
             1 << 20,
-            &CancellationToken::new(),
         ))
     }
 
@@ -252,7 +301,40 @@ mod tests {
         assert!(subs.is_empty());
         // A long sid (spilled out of the inline buffer) works the same.
         let long = vec![b'7'; 100];
-        subs.insert(Arc::new(Subscription::new(c, "x", None, &long)));
+        subs.insert(Arc::new(Subscription::new(c.clone(), "x", None, &long)));
         assert_eq!(&subs.get(&long).unwrap().sid[..], &long[..]);
+    }
+
+    #[test]
+    fn subs_by_sid_behaves_the_same_past_the_inline_few() {
+        let c = client();
+        let sub = |sid: usize, subject: &str| {
+            Arc::new(Subscription::new(
+                c.clone(),
+                subject,
+                None,
+                sid.to_string().as_bytes(),
+            ))
+        };
+        let mut subs = SubsBySid::default();
+        for n in 0..3 * FEW_SUBS {
+            subs.insert(sub(n, "a"));
+            assert_eq!(subs.len(), n + 1);
+            assert!((0..=n).all(|i| subs.contains(i.to_string().as_bytes())));
+            assert_eq!(subs.values().count(), n + 1);
+        }
+        // Replacing and removing work in the set as in the list.
+        subs.insert(sub(3, "b"));
+        assert_eq!(subs.len(), 3 * FEW_SUBS);
+        assert_eq!(&*subs.get(b"3").unwrap().subject, "b");
+        assert!(subs.remove(b"5").is_some() && subs.remove(b"5").is_none());
+        let mut sids: Vec<usize> = subs
+            .drain()
+            .map(|s| std::str::from_utf8(&s.sid).unwrap().parse().unwrap())
+            .collect();
+        sids.sort_unstable();
+        let want: Vec<usize> = (0..3 * FEW_SUBS).filter(|&i| i != 5).collect();
+        assert_eq!(sids, want);
+        assert!(subs.is_empty() && subs.get(b"3").is_none());
     }
 }

@@ -28,7 +28,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use regex::bytes::Regex;
 
@@ -53,7 +53,8 @@ pub enum ConnKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnPrefix {
     base_len: usize,
-    text: String,
+    /// Shared with the connection's /connz metadata ([`ConnPrefix::shared`]).
+    text: Arc<str>,
 }
 
 impl ConnPrefix {
@@ -67,7 +68,7 @@ impl ConnPrefix {
         let text = format!("{addr} - {tag}:{id}");
         ConnPrefix {
             base_len: text.len(),
-            text,
+            text: text.into(),
         }
     }
 
@@ -103,12 +104,17 @@ impl ConnPrefix {
         }
         ConnPrefix {
             base_len: self.base_len,
-            text,
+            text: text.into(),
         }
     }
 
     pub fn as_str(&self) -> &str {
         &self.text
+    }
+
+    /// The text, shared rather than copied.
+    pub fn shared(&self) -> Arc<str> {
+        self.text.clone()
     }
 }
 

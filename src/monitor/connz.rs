@@ -267,10 +267,10 @@ impl Row {
             in_bytes: c.in_bytes.load(Relaxed),
             out_bytes: out.out_bytes,
             subs: u32::try_from(subs).unwrap_or(u32::MAX),
-            name: meta.name,
-            lang: meta.lang,
-            version: meta.version,
-            user: meta.user,
+            name: meta.name.to_string(),
+            lang: meta.lang.to_string(),
+            version: meta.version.to_string(),
+            user: meta.user.to_string(),
             source: Source::Open(c),
         }
     }
