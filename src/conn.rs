@@ -258,31 +258,52 @@ pub async fn finish_writer(mut writer: JoinHandle<()>, grace: Duration) {
 pub struct InlineWriter<'a, F> {
     fut: Pin<&'a mut F>,
     done: bool,
+    /// Which of the two goes first on the next poll (they alternate).
+    writer_first: bool,
 }
 
 impl<'a, F: std::future::Future<Output = ()>> InlineWriter<'a, F> {
     pub fn new(fut: Pin<&'a mut F>) -> Self {
-        Self { fut, done: false }
+        Self {
+            fut,
+            done: false,
+            writer_first: false,
+        }
     }
 
     /// Runs `reader` to its end, the writer making progress beside it. A
     /// poll function, not an `async` block: it adds nothing to the task's
     /// size beyond the two futures.
+    ///
+    /// The two take turns going first. Socket operations draw on tokio's
+    /// per-poll budget: a reader that always finds bytes spends all of it,
+    /// and a writer always polled second would never write (a busy
+    /// publisher would get no PONG).
     pub fn beside<'b, R: std::future::Future>(
         &'b mut self,
         mut reader: Pin<&'b mut R>,
     ) -> impl std::future::Future<Output = R::Output> + use<'a, 'b, F, R> {
         std::future::poll_fn(move |cx| {
+            self.writer_first = !self.writer_first;
+            if self.writer_first {
+                self.poll_writer(cx);
+            }
             if let std::task::Poll::Ready(out) = reader.as_mut().poll(cx) {
                 return std::task::Poll::Ready(out);
             }
-            // The writer's end (a slow consumer, a write error) closes the
-            // connection, which wakes the reader.
-            if !self.done && self.fut.as_mut().poll(cx).is_ready() {
-                self.done = true;
+            if !self.writer_first {
+                self.poll_writer(cx);
             }
             std::task::Poll::Pending
         })
+    }
+
+    /// The writer's end (a slow consumer, a write error) closes the
+    /// connection, which wakes the reader.
+    fn poll_writer(&mut self, cx: &mut std::task::Context<'_>) {
+        if !self.done && self.fut.as_mut().poll(cx).is_ready() {
+            self.done = true;
+        }
     }
 
     /// Gives the writer `grace` to send what the close allows, then drops
@@ -462,6 +483,29 @@ mod tests {
             buf.bytes().clear();
         }
         assert_eq!(buf.read_size(), 1024, "700 of 1024 is not short");
+    }
+
+    /// A reader that always has work spends tokio's whole budget on every
+    /// poll; the writer beside it must still complete.
+    #[tokio::test]
+    async fn a_reader_that_spends_every_budget_does_not_starve_the_writer() {
+        let wrote = std::cell::Cell::new(false);
+        let writer = async {
+            // A socket write draws on the budget in the same way.
+            tokio::task::consume_budget().await;
+            wrote.set(true);
+        };
+        tokio::pin!(writer);
+        let mut writer = InlineWriter::new(writer);
+        let reader = async {
+            while !wrote.get() {
+                tokio::task::consume_budget().await;
+            }
+        };
+        tokio::pin!(reader);
+        let ran = tokio::time::timeout(Duration::from_secs(5), writer.beside(reader)).await;
+        assert!(ran.is_ok(), "the writer never got a turn");
+        assert!(writer.done);
     }
 
     #[tokio::test]
