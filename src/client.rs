@@ -1,5 +1,5 @@
 //! A client connection: its shared half (what publishers and monitoring see)
-//! and its reader task (socket → parser → ops).
+//! and its task (socket → parser → ops, with the writer beside it).
 //!
 //! Mirrors nats-server's `client.go` for core NATS clients
 //! (`client-protocol.md`): INFO on accept, CONNECT with defaults, PUB/HPUB,
@@ -7,11 +7,12 @@
 //! the `-ERR` table, the authorization timeout, stale-connection detection
 //! and slow-consumer cuts.
 //!
-//! **Shape.** Each connection runs two tasks: this reader, which parses a
-//! whole read buffer at a time under one epoch guard and delivers to
-//! subscribers' outbound buffers, and the writer in `outbound.rs`. The reader
-//! owns all per-connection protocol state; other tasks only touch the
-//! [`ClientShared`] half.
+//! **Shape.** Each connection runs one task holding two futures: this
+//! reader, which parses a whole read buffer at a time under one epoch guard
+//! and delivers to subscribers' outbound buffers, and the writer in
+//! `outbound.rs` (`conn::InlineWriter`; one task, not two, is most of what
+//! keeps an idle connection under 4 KiB). The reader owns all per-connection
+//! protocol state; other tasks only touch the [`ClientShared`] half.
 //!
 //! **Must never:** block on another connection's socket, allocate per
 //! message on the publish path, or hold a lock across an await.
@@ -23,16 +24,16 @@ use std::sync::atomic::{
     AtomicBool, AtomicU64, AtomicUsize,
     Ordering::{Acquire, Relaxed, Release},
 };
-
-use atomic_waker::AtomicWaker;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use atomic_waker::AtomicWaker;
 use bytes::{Buf, Bytes, BytesMut};
 use parking_lot::{Mutex, RwLock};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
+use tokio_util::either::Either;
 
 use crate::auth::AuthOutcome;
 use crate::close::ClosedState;
@@ -44,7 +45,6 @@ use crate::parser::{Frame, Limits, Op, Parser, Role};
 use crate::permissions::Permissions;
 use crate::server::{Server, Wakes};
 use crate::subscription::{SubRef, SubsBySid, Subscription};
-use tokio_util::either::Either;
 
 /// First server PING after connect (nats-server's `firstClientPingInterval`).
 const FIRST_PING: Duration = Duration::from_secs(2);

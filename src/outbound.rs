@@ -1,9 +1,13 @@
 //! A connection's outbound side: the pending-bytes buffer that publishers
-//! append to, and the writer task that drains it to the socket.
+//! append to, and the writer that drains it to the socket (a future in the
+//! client's one task, beside its reader; a task of its own for a route).
 //!
 //! **Why this shape.** Publishers run on *their own* connection tasks and
-//! never touch a subscriber's socket: delivering a message is appending to the
-//! subscriber's buffer under a short mutex. Small payloads are copied next to
+//! never wait on a subscriber's socket: delivering a message is appending to
+//! the subscriber's buffer under a short mutex, and at the end of its read
+//! batch the publisher either writes that buffer to the socket itself, when
+//! the writer is idle and the socket takes it without blocking
+//! ([`Outbound::flush_or_wake`]), or wakes the writer. Small payloads are copied next to
 //! their `MSG` line so that thousands of messages leave in one `write`; a large
 //! payload is not copied at all — the buffer holds a clone of the `Bytes` split
 //! off the publisher's read buffer, shared by every delivery, and the writer
@@ -18,7 +22,7 @@
 //! catch up, as nats-server does.
 //!
 //! **Memory.** An idle connection holds no outbound memory: when the buffer
-//! is drained (by the writer task or a publisher's direct write) after
+//! is drained (by the writer or a publisher's direct write) after
 //! [`SMALL_TO_FREE`] small batches in a row (under [`INITIAL_CAPACITY`]: an
 //! `INFO`, a `PONG`, a reply) it is given back, and the next append
 //! allocates [`INITIAL_CAPACITY`] again. A busy connection keeps its buffer,
