@@ -42,3 +42,36 @@ fn wildcard_insert_races_match() {
         );
     });
 }
+
+/// Two matches of one subject fill and then replace its cache slot while a
+/// wildcard insert decides whether the cache is empty enough to skip its
+/// eviction scan: the replacing entry must stay counted (cache.rs, "Skipping
+/// the scan"), e.g. a replacement that uncounted the entry it replaced fails
+/// here. A preemption bound of 1 keeps the three threads' model to about
+/// three minutes.
+#[test]
+fn wildcard_insert_races_two_matches_sharing_a_slot() {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(1);
+    builder.check(|| {
+        let (s, _c) = sublist(2);
+        s.insert("a.b", None, 9).unwrap();
+        let (s2, s3) = (s.clone(), s.clone());
+        let reader = thread::spawn(move || {
+            let seen = plain(&s2, "a.b");
+            assert!(seen == [9] || seen == [1, 9], "partial result {seen:?}");
+        });
+        let writer = thread::spawn(move || {
+            s3.insert("a.*", None, 1).unwrap();
+        });
+        let seen = plain(&s, "a.b");
+        assert!(seen == [9] || seen == [1, 9], "partial result {seen:?}");
+        reader.join().unwrap();
+        writer.join().unwrap();
+        assert_eq!(
+            plain(&s, "a.b"),
+            [1, 9],
+            "stale cache entry after insert returned"
+        );
+    });
+}
