@@ -135,8 +135,8 @@ pub(crate) fn empty_str() -> Arc<str> {
 
 impl ClientShared {
     /// A new connection's shared half. Server shutdown closes it through
-    /// the server's registry ([`Server::close_all`]), routes also through
-    /// their stop token.
+    /// the server's registry of clients ([`Server::shutdown`]); a route
+    /// closes through its stop token.
     pub(crate) fn new(kind: ConnKind, cid: u64, addr: SocketAddr, max_pending: usize) -> Self {
         Self {
             cid,
@@ -435,8 +435,8 @@ async fn looks_like_tls(socket: &TcpStream) -> bool {
 }
 
 /// The connection over any stream (plain TCP halves or TLS): registration,
-/// the read loop with the writer beside it in this one task, and teardown. `info` is queued first unless
-/// it was already written in plaintext.
+/// the read loop with the writer beside it in this one task, and teardown.
+/// `info` is queued first unless it was already written in plaintext.
 async fn serve_stream<R, W>(
     server: Arc<Server>,
     shared: Arc<ClientShared>,

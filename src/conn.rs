@@ -334,9 +334,8 @@ pub enum Event {
 /// deadline.
 ///
 /// `stop` and `timer` are created once per connection and pinned by the
-/// read loop: one timer
-/// serves both deadlines and is only reset when the earlier one moves, so
-/// waiting for a read registers nothing new.
+/// read loop: one timer serves both deadlines and is only reset when the
+/// earlier one moves, so waiting for a read registers nothing new.
 pub async fn next_event<R: Source, S: std::future::Future<Output = ()>>(
     shared: &ClientShared,
     rd: &mut R,

@@ -7,11 +7,11 @@
 //! the subscriber's buffer under a short mutex, and at the end of its read
 //! batch the publisher either writes that buffer to the socket itself, when
 //! the writer is idle and the socket takes it without blocking
-//! ([`Outbound::flush_or_wake`]), or wakes the writer. Small payloads are copied next to
-//! their `MSG` line so that thousands of messages leave in one `write`; a large
-//! payload is not copied at all — the buffer holds a clone of the `Bytes` split
-//! off the publisher's read buffer, shared by every delivery, and the writer
-//! sends the pieces with one vectored write. A publisher wakes each writer at
+//! ([`Outbound::flush_or_wake`]), or wakes the writer. Small payloads are
+//! copied next to their `MSG` line so that thousands of messages leave in
+//! one `write`; a large payload is not copied at all — the buffer holds a
+//! clone of the `Bytes` split off the publisher's read buffer, shared by
+//! every delivery, and the writer sends the pieces with one vectored write. A publisher wakes each writer at
 //! most once per read batch (the `wake` flag), not once per message.
 //!
 //! **Limits (nats-server's slow-consumer rules).** More than `max_pending`
@@ -626,11 +626,11 @@ fn poll_write_chunk<W: AsyncWrite + Unpin>(
     sink: &mut W,
     chunk: &mut Bytes,
     cx: &mut Context<'_>,
-) -> Poll<std::io::Result<()>> {
+) -> Poll<io::Result<()>> {
     while !chunk.is_empty() {
-        let n = std::task::ready!(Pin::new(&mut *sink).poll_write(cx, chunk))?;
+        let n = ready!(Pin::new(&mut *sink).poll_write(cx, chunk))?;
         if n == 0 {
-            return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
         }
         chunk.advance(n);
     }
@@ -642,11 +642,11 @@ fn poll_write_batch<W: AsyncWrite + Unpin>(
     sink: &mut W,
     batch: &mut VecDeque<Bytes>,
     cx: &mut Context<'_>,
-) -> Poll<std::io::Result<()>> {
+) -> Poll<io::Result<()>> {
     while !batch.is_empty() {
         if batch.len() == 1 {
             let chunk = batch.front_mut().expect("one chunk");
-            std::task::ready!(poll_write_chunk(sink, chunk, cx))?;
+            ready!(poll_write_chunk(sink, chunk, cx))?;
             batch.pop_front();
             continue;
         }
@@ -656,10 +656,10 @@ fn poll_write_batch<W: AsyncWrite + Unpin>(
                 .take(MAX_IOVECS)
                 .map(|b| IoSlice::new(b))
                 .collect();
-            std::task::ready!(Pin::new(&mut *sink).poll_write_vectored(cx, &slices))?
+            ready!(Pin::new(&mut *sink).poll_write_vectored(cx, &slices))?
         };
         if n == 0 {
-            return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
         }
         let mut left = n;
         while left > 0 {

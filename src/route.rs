@@ -775,7 +775,7 @@ async fn serve_route(
     shared.meta.lock().prefix = prefix.shared();
     let Some(tls) = &opts.cluster.tls else {
         let (rd, wr) = conn::split_tcp(&shared, socket);
-        return serve_route_stream(server, shared, rd, wr, url, parent).await;
+        return serve_route_stream(server, shared, prefix, rd, wr, url, parent).await;
     };
     let timeout = tls.timeout;
     let result = match url {
@@ -810,7 +810,7 @@ async fn serve_route(
     match result {
         Ok(Ok(stream)) => {
             let (rd, wr) = tokio::io::split(stream);
-            serve_route_stream(server, shared, rd, wr, url, parent).await
+            serve_route_stream(server, shared, prefix, rd, wr, url, parent).await
         }
         Ok(Err(e)) => {
             log::error!("{prefix} - TLS route handshake error: {e}");
@@ -823,11 +823,12 @@ async fn serve_route(
     }
 }
 
-/// The route over any stream (plain TCP halves or TLS), for `shared`,
-/// made by [`serve_route`].
+/// The route over any stream (plain TCP halves or TLS), for `shared` and
+/// its log `prefix`, made by [`serve_route`].
 async fn serve_route_stream<R, W>(
     server: Arc<Server>,
     shared: Arc<ClientShared>,
+    prefix: ConnPrefix,
     mut rd: R,
     wr: W,
     url: Option<&RouteUrl>,
@@ -839,7 +840,6 @@ where
 {
     let opts = server.options();
     let (_, deadline) = route_limits(&opts);
-    let prefix = ConnPrefix::route(shared.addr, shared.cid);
     let writer = conn::spawn_writer(shared.clone(), wr, deadline);
 
     if let Some(url) = url {

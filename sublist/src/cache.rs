@@ -342,7 +342,8 @@ mod tests {
     }
 
     /// The count follows the filled slots through installs, replacements,
-    /// retractions and evictions, and an empty cache skips its scans.
+    /// retractions and evictions, and stays at zero through a pattern
+    /// change on an empty cache.
     #[test]
     fn occupied_counts_the_filled_slots() {
         let cache: Cache<u32> = Cache::new(8);
