@@ -140,6 +140,9 @@ async fn serve(cli: Cli, opts: Options) -> i32 {
         opts.host,
         addr.port()
     );
+    // Handlers first: whoever signals us on seeing "Server is ready" (log
+    // rotation sends SIGUSR1) must find them, or the default action kills us.
+    let stop = signals(server.clone(), cli);
     log::notice!("Server is ready");
     if let Err(e) = server.start_cluster().await {
         let cluster = &opts.cluster;
@@ -151,7 +154,6 @@ async fn serve(cli: Cli, opts: Options) -> i32 {
     }
 
     write_ports_file(&server, &opts);
-    let stop = signals(server.clone(), cli);
     server.serve(listener, stop).await;
     log::notice!("Server Exiting..");
     0
@@ -178,58 +180,63 @@ fn banner(server: &Server, cli: &Cli, opts: &Options) {
 /// Handles the process signals until one asks to stop: SIGINT and SIGTERM
 /// stop (SIGTERM is ignored in lame duck mode, which ends by itself), SIGHUP
 /// reloads the configuration, SIGUSR1 reopens the log file, SIGUSR2 enters
-/// lame duck mode.
-async fn signals(server: Arc<Server>, cli: Cli) {
-    let (Ok(mut int), Ok(mut term), Ok(mut hup), Ok(mut usr1), Ok(mut usr2)) = (
+/// lame duck mode. The handlers are installed when this is called (a plain
+/// `fn`: an `async fn` would install them only when first polled); the
+/// returned future handles what arrives.
+fn signals(server: Arc<Server>, cli: Cli) -> impl std::future::Future<Output = ()> {
+    let installed = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
         signal(SignalKind::hangup()),
         signal(SignalKind::user_defined1()),
         signal(SignalKind::user_defined2()),
-    ) else {
-        log::error!("Could not install signal handlers");
-        return std::future::pending().await;
-    };
-    loop {
-        tokio::select! {
-            _ = int.recv() => {
-                log::notice!("Trapped \"interrupt\" signal");
-                break;
-            }
-            _ = term.recv() => {
-                log::notice!("Trapped \"terminated\" signal");
-                if server.is_lame_duck() {
-                    continue;
+    );
+    async move {
+        let (Ok(mut int), Ok(mut term), Ok(mut hup), Ok(mut usr1), Ok(mut usr2)) = installed else {
+            log::error!("Could not install signal handlers");
+            return std::future::pending().await;
+        };
+        loop {
+            tokio::select! {
+                _ = int.recv() => {
+                    log::notice!("Trapped \"interrupt\" signal");
+                    break;
                 }
-                break;
-            }
-            _ = hup.recv() => {
-                log::notice!("Trapped \"hangup\" signal");
-                match server.reload(&cli) {
-                    Ok(changes) => {
-                        for change in changes {
-                            log::notice!("{change}");
-                        }
-                        log::notice!("Reloaded server configuration");
+                _ = term.recv() => {
+                    log::notice!("Trapped \"terminated\" signal");
+                    if server.is_lame_duck() {
+                        continue;
                     }
-                    Err(e) => log::error!("Failed to reload server configuration: {e}"),
+                    break;
                 }
-            }
-            _ = usr1.recv() => {
-                log::notice!("Trapped \"user defined signal 1\" signal");
-                match log::reopen() {
-                    Ok(()) => {}
-                    Err(e) => log::error!("Error reopening log file: {e}"),
+                _ = hup.recv() => {
+                    log::notice!("Trapped \"hangup\" signal");
+                    match server.reload(&cli) {
+                        Ok(changes) => {
+                            for change in changes {
+                                log::notice!("{change}");
+                            }
+                            log::notice!("Reloaded server configuration");
+                        }
+                        Err(e) => log::error!("Failed to reload server configuration: {e}"),
+                    }
                 }
-            }
-            _ = usr2.recv() => {
-                log::notice!("Trapped \"user defined signal 2\" signal");
-                server.enter_lame_duck();
+                _ = usr1.recv() => {
+                    log::notice!("Trapped \"user defined signal 1\" signal");
+                    match log::reopen() {
+                        Ok(()) => {}
+                        Err(e) => log::error!("Error reopening log file: {e}"),
+                    }
+                }
+                _ = usr2.recv() => {
+                    log::notice!("Trapped \"user defined signal 2\" signal");
+                    server.enter_lame_duck();
+                }
             }
         }
+        log::notice!("Initiating Shutdown...");
+        server.shutdown();
     }
-    log::notice!("Initiating Shutdown...");
-    server.shutdown();
 }
 
 /// `--ports_file_dir`: `<dir>/<exe>_<pid>.ports` with the bound ports, as
