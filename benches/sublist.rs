@@ -438,6 +438,43 @@ fn match_under_churn(c: &mut Criterion) {
     g.finish();
 }
 
+/// A wildcard subscribe and unsubscribe while the match cache is warm with
+/// publish subjects the wildcard does not match: a client's
+/// `_INBOX.<id>.*` (the cost a connection's set-up pays on a busy server),
+/// and a wildcard sharing the cached subjects' first token (the cache must
+/// look at each of them).
+fn wildcard_subscribe_warm_cache(c: &mut Criterion) {
+    let warm = if full_run() { 20_000 } else { 500 };
+    let subjects: Vec<String> = (0..warm).map(|i| format!("orders.{i}.created")).collect();
+    let mut g = c.benchmark_group("wildcard_subscribe_warm_cache");
+    g.throughput(Throughput::Elements(1));
+    let impls: [(&str, Arc<dyn Trie>); 2] = [("ours", ours()), ("baseline", theirs())];
+    for (name, t) in impls {
+        t.add("orders.>", 0);
+        // Twice each: ours admits a subject on its second miss.
+        for s in subjects.iter().chain(&subjects) {
+            black_box(t.fanout(s));
+        }
+        type Pattern = fn(u64) -> String;
+        let patterns: [(&str, Pattern); 2] = [
+            ("inbox", |i| format!("_INBOX.{i}.*")),
+            ("same_first_token", |i| format!("orders.*.shipped{i}")),
+        ];
+        for (label, pattern) in patterns {
+            let mut i = 0u64;
+            g.bench_function(BenchmarkId::new(name, label), |b| {
+                b.iter(|| {
+                    let p = pattern(i);
+                    t.add(&p, i);
+                    t.del(&p, i);
+                    i += 1;
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(10)
@@ -448,6 +485,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = match_four_tokens_cache_hit, match_four_tokens_cache_hit_batched, match_cache_miss, match_sets, insert_remove, match_under_churn
+    targets = match_four_tokens_cache_hit, match_four_tokens_cache_hit_batched, match_cache_miss, match_sets, insert_remove, match_under_churn, wildcard_subscribe_warm_cache
 }
 criterion_main!(benches);

@@ -29,19 +29,35 @@
 //! entry and removes it. No SeqCst is needed, which keeps the argument within
 //! what loom models (`loom-tests/tests/loom_*_match.rs`).
 //!
-//! # Skipping the scan of an empty cache
-//! A wildcard change must look at every slot, which made each wildcard
-//! subscription cost a pass over the whole array even with nothing cached
-//! (subscribing 100k wildcards ran ~3× slower than nats-server). `occupied`
-//! counts non-null slots *from above*: a reader counts a slot it fills
-//! **before** its CAS (and uncounts it if the CAS fails), and whoever empties
-//! a slot uncounts it **after** its CAS. A writer that reads 0 after its bump
-//! of `gen` skips the scan. That is safe because every entry a scan would
-//! have had to evict was counted before its installer's RMW on `gen` (program
-//! order, then the Release of the RMW); when that RMW precedes the writer's
-//! bump, the writer's Acquire makes the count visible. An entry that replaced
-//! another in a slot inherits that one's count, and its installer's CAS read
-//! the entry it replaced, so the original count happens-before it as well.
+//! # Skipping the scan when nothing it could evict is cached
+//! A wildcard change must look at every slot that may hold a subject it
+//! matches, which made each wildcard subscription cost a pass over the
+//! whole array (subscribing 100k wildcards ran ~3× slower than
+//! nats-server), and a warm cache made each pass dereference every entry and
+//! its subject (~0.2 ms per inbox subscribe and unsubscribe).
+//!
+//! Each slot's pointer carries, in its low bits (entries are 64-byte
+//! aligned), a [`token_tag`] of the cached subject's first token. A pattern
+//! whose first token is literal can only match subjects with that first
+//! token, so the scan rejects every entry with another tag from the slot
+//! array alone. The tag is written by the same CAS as the pointer, so it
+//! always describes the entry it points to: rejecting by tag is rejecting
+//! that entry by its subject, and the C1 argument is unchanged.
+//!
+//! `occupied` counts, per tag, the non-null slots *from above*: a reader
+//! counts the entry it links **before** its CAS (and uncounts it if the CAS
+//! fails), and whoever unlinks an entry uncounts it **after** its CAS. A
+//! writer that reads 0 for its pattern's tag (for every tag, when the pattern
+//! starts with a wildcard) after its bump of `gen` skips the scan: an inbox
+//! wildcard on a server whose cache is full of other subjects costs no pass
+//! at all. That is safe because every entry a scan would have had to evict
+//! was counted before its installer's RMW on `gen` (program order, then the
+//! Release of the RMW); when that RMW precedes the writer's bump, the
+//! writer's Acquire makes the count visible. An entry that replaces one with
+//! the same tag inherits its count instead, and its installer's CAS read the
+//! entry it replaced, so the original count happens-before it as well; a
+//! replaced entry with another tag is uncounted after the CAS that unlinked
+//! it, like an eviction.
 //!
 //! This module must never block a reader, and must never hand out an entry
 //! computed before a change that has since completed.
@@ -55,7 +71,9 @@ use crate::result::MatchResult;
 use crate::subject::{literal_prefix, pattern_matches};
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 
-/// One cached result.
+/// One cached result. Aligned so that a pointer to it has [`TAG_BITS`] low
+/// bits free for its subject's [`token_tag`].
+#[repr(align(64))]
 pub(crate) struct Entry<S> {
     hash: u64,
     subject: Box<str>,
@@ -77,6 +95,34 @@ struct Slot<S> {
     ghost: AtomicU64,
 }
 
+/// Low bits of an entry pointer that hold its [`token_tag`] (`log2` of
+/// [`Entry`]'s alignment).
+const TAG_BITS: u32 = 6;
+/// Distinct tags. Two under loom, whose models pay for every atomic object
+/// on every step (with 64 counters the three-thread model ran over 20 minutes
+/// instead of 7); the models' subjects share one tag either way.
+#[cfg(not(loom))]
+const TAGS: usize = 1 << TAG_BITS;
+#[cfg(loom)]
+const TAGS: usize = 2;
+
+/// A [`TAG_BITS`]-bit hash (FNV-1a) of the first token of `subject`.
+fn token_tag(subject: &str) -> usize {
+    let first = subject.split('.').next().unwrap_or_default();
+    let mut h: u32 = 0x811c_9dc5;
+    for &b in first.as_bytes() {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    (h ^ (h >> 16)) as usize & (TAGS - 1)
+}
+
+/// The tag every subject a `pattern` matches has, when its first token is
+/// literal; `None` when it is a wildcard (any tag).
+fn pattern_tag(pattern: &str) -> Option<usize> {
+    let first = pattern.split('.').next().unwrap_or_default();
+    (first != crate::subject::PWC && first != crate::subject::FWC).then(|| token_tag(first))
+}
+
 /// What a writer's change made stale.
 pub(crate) enum Stale<'a> {
     /// Exactly these published subjects (literal subscriptions changed).
@@ -91,8 +137,9 @@ pub(crate) struct Cache<S> {
     slots: Box<[Slot<S>]>,
     /// The change generation (C1). Also exported for per-connection caches.
     gen: CachePadded<AtomicU64>,
-    /// At least the number of non-null slots (see "Skipping the scan").
-    occupied: CachePadded<AtomicUsize>,
+    /// Per [`token_tag`], at least the number of non-null slots whose entry
+    /// has that tag (see "Skipping the scan").
+    occupied: CachePadded<[AtomicUsize; TAGS]>,
 }
 
 impl<S> Cache<S> {
@@ -113,7 +160,7 @@ impl<S> Cache<S> {
                 })
                 .collect(),
             gen: CachePadded::new(AtomicU64::new(0)),
-            occupied: CachePadded::new(AtomicUsize::new(0)),
+            occupied: CachePadded::new(std::array::from_fn(|_| AtomicUsize::new(0))),
         }
     }
 
@@ -184,16 +231,20 @@ impl<S> Cache<S> {
             return Err(result);
         };
         let current = slot.entry.load(Acquire, guard);
+        let tag = token_tag(subject);
         let entry = Owned::new(Entry {
             hash,
             subject: subject.into(),
             confirmed: AtomicBool::new(false),
             result,
-        });
-        // Counted before the CAS that fills an empty slot (see "Skipping the
-        // scan"); a replaced entry's count carries over.
-        if current.is_null() {
-            self.occupied.fetch_add(1, Relaxed);
+        })
+        .with_tag(tag);
+        // Counted before the CAS that links it (see "Skipping the scan"),
+        // unless it inherits the count of a replaced entry with its tag; a
+        // replaced entry with another tag is uncounted after the CAS.
+        let replaced = (!current.is_null()).then(|| current.tag());
+        if replaced != Some(tag) {
+            self.occupied[tag].fetch_add(1, Relaxed);
         }
         let installed = match slot
             .entry
@@ -201,12 +252,15 @@ impl<S> Cache<S> {
         {
             Ok(installed) => installed,
             Err(lost) => {
-                if current.is_null() {
-                    self.occupied.fetch_sub(1, Relaxed);
+                if replaced != Some(tag) {
+                    self.occupied[tag].fetch_sub(1, Relaxed);
                 }
                 return Err(lost.new.into_box().result);
             }
         };
+        if let Some(old) = replaced.filter(|&old| old != tag) {
+            self.occupied[old].fetch_sub(1, Relaxed);
+        }
         slot.hash.store(hash, Relaxed);
         if !current.is_null() {
             // SAFETY: I4 — our CAS unlinked it; pinned readers may still hold it.
@@ -225,7 +279,7 @@ impl<S> Cache<S> {
         {
             // A writer raced our walk: never let this entry be hit. The result
             // itself is still a valid answer for this (concurrent) match.
-            self.occupied.fetch_sub(1, Relaxed);
+            self.occupied[tag].fetch_sub(1, Relaxed);
             // SAFETY: I4 — unlinked by our CAS.
             unsafe { guard.defer_destroy(installed) };
         }
@@ -248,18 +302,29 @@ impl<S> Cache<S> {
             Stale::Subjects(subjects) => {
                 for &(hash, subject) in subjects {
                     if let Some(slot) = self.slot(hash) {
-                        self.evict_if(slot, guard, |e| *e.subject == *subject);
+                        let current = slot.entry.load(Acquire, guard);
+                        self.evict_if(slot, current, guard, |e| *e.subject == *subject);
                     }
                 }
             }
             // After the bump of `gen` (AcqRel): see "Skipping the scan".
-            Stale::Patterns(_) | Stale::All if self.occupied.load(Relaxed) == 0 => {}
+            Stale::Patterns(patterns) if self.none_cached(patterns) => {}
+            Stale::All if self.none_cached(&[">"]) => {}
             Stale::Patterns(patterns) => {
-                let prefixes: Vec<(&str, &str)> =
-                    patterns.iter().map(|p| (literal_prefix(p), *p)).collect();
+                let prefixes: Vec<(Option<usize>, &str, &str)> = patterns
+                    .iter()
+                    .map(|p| (pattern_tag(p), literal_prefix(p), *p))
+                    .collect();
                 for slot in self.slots.iter() {
-                    self.evict_if(slot, guard, |e| {
-                        prefixes.iter().any(|(prefix, p)| {
+                    let current = slot.entry.load(Acquire, guard);
+                    let tag = current.tag();
+                    if current.is_null()
+                        || prefixes.iter().all(|(t, ..)| t.is_some_and(|t| t != tag))
+                    {
+                        continue;
+                    }
+                    self.evict_if(slot, current, guard, |e| {
+                        prefixes.iter().any(|(_, prefix, p)| {
                             e.subject.starts_with(prefix) && pattern_matches(p, &e.subject)
                         })
                     });
@@ -267,17 +332,24 @@ impl<S> Cache<S> {
             }
             Stale::All => {
                 for slot in self.slots.iter() {
-                    self.evict_if(slot, guard, |_| true);
+                    let current = slot.entry.load(Acquire, guard);
+                    self.evict_if(slot, current, guard, |_| true);
                 }
             }
         }
     }
 
-    /// Empties `slot` if its entry is `stale`, uncounting it after the CAS. A
-    /// failed CAS needs no retry: whoever replaced the entry installed it
-    /// after our bump and will retract it (C1).
-    fn evict_if(&self, slot: &Slot<S>, guard: &Guard, stale: impl Fn(&Entry<S>) -> bool) {
-        let current = slot.entry.load(Acquire, guard);
+    /// Empties `slot` if `current`, its entry as loaded (Acquire) after our
+    /// bump of `gen`, is `stale`, uncounting it after the CAS. A failed CAS
+    /// needs no retry: whoever replaced the entry installed it after our
+    /// bump and will retract it (C1).
+    fn evict_if<'g>(
+        &self,
+        slot: &Slot<S>,
+        current: Shared<'g, Entry<S>>,
+        guard: &'g Guard,
+        stale: impl Fn(&Entry<S>) -> bool,
+    ) {
         // SAFETY: as in `lookup`.
         let Some(entry) = (unsafe { current.as_ref() }) else {
             return;
@@ -288,10 +360,20 @@ impl<S> Cache<S> {
                 .compare_exchange(current, Shared::null(), AcqRel, Relaxed, guard)
                 .is_ok()
         {
-            self.occupied.fetch_sub(1, Relaxed);
+            self.occupied[current.tag()].fetch_sub(1, Relaxed);
             // SAFETY: I4 — unlinked by our CAS.
             unsafe { guard.defer_destroy(current) };
         }
+    }
+
+    /// True when no slot can hold a subject any of `patterns` matches: the
+    /// count of each pattern's tag (of every tag, for a pattern starting
+    /// with a wildcard) is zero. Read after the bump of `gen`.
+    fn none_cached(&self, patterns: &[&str]) -> bool {
+        patterns.iter().all(|p| match pattern_tag(p) {
+            Some(tag) => self.occupied[tag].load(Relaxed) == 0,
+            None => self.occupied.iter().all(|n| n.load(Relaxed) == 0),
+        })
     }
 
     /// Calls `f` with every confirmed cached result (for statistics).
@@ -332,51 +414,94 @@ mod tests {
         BuildHasherDefault::<DefaultHasher>::default().hash_one(s) | 1
     }
 
-    fn filled(cache: &Cache<u32>) -> usize {
+    /// Filled slots per tag.
+    fn filled(cache: &Cache<u32>) -> [usize; TAGS] {
         let guard = crossbeam_epoch::pin();
-        cache
-            .slots
-            .iter()
-            .filter(|s| !s.entry.load(Acquire, &guard).is_null())
-            .count()
+        let mut per_tag = [0; TAGS];
+        for slot in cache.slots.iter() {
+            let entry = slot.entry.load(Acquire, &guard);
+            if !entry.is_null() {
+                per_tag[entry.tag()] += 1;
+            }
+        }
+        per_tag
     }
 
-    /// The count follows the filled slots through installs, replacements,
-    /// retractions and evictions, and stays at zero through a pattern
-    /// change on an empty cache.
+    fn counted(cache: &Cache<u32>) -> [usize; TAGS] {
+        std::array::from_fn(|t| cache.occupied[t].load(Relaxed))
+    }
+
+    fn fill(cache: &Cache<u32>, subject: &str, guard: &Guard) {
+        let gen0 = cache.generation();
+        let _ = cache.install(hash(subject), subject, gen0, MatchResult::default(), guard);
+    }
+
+    /// The per-tag counts follow the filled slots through installs,
+    /// replacements (by the same subject and by one with another tag),
+    /// retractions and evictions, and stay at zero through a pattern change
+    /// on an empty cache.
     #[test]
     fn occupied_counts_the_filled_slots() {
         let cache: Cache<u32> = Cache::new(8);
         let guard = crossbeam_epoch::pin();
-        let subjects: Vec<String> = (0..20).map(|i| format!("a.{i}")).collect();
+        // Two first tokens with different tags: slots are replaced across tags.
+        let subjects: Vec<String> = (0..40)
+            .map(|i| format!("{}.{i}", if i % 3 == 0 { "a" } else { "zz" }))
+            .collect();
+        assert_ne!(token_tag("a"), token_tag("zz"));
         for (round, s) in subjects.iter().enumerate() {
-            let gen0 = cache.generation();
             if cache.admit(hash(s), s, &guard) {
-                let _ = cache.install(hash(s), s, gen0, MatchResult::default(), &guard);
+                fill(&cache, s, &guard);
             }
             // Same subject again: replaces its own entry.
-            let gen0 = cache.generation();
-            let _ = cache.install(hash(s), s, gen0, MatchResult::default(), &guard);
-            assert_eq!(
-                cache.occupied.load(Relaxed),
-                filled(&cache),
-                "round {round}"
-            );
+            fill(&cache, s, &guard);
+            assert_eq!(counted(&cache), filled(&cache), "round {round}");
         }
-        assert!(filled(&cache) > 0);
+        assert!(filled(&cache).iter().sum::<usize>() > 0);
         // A racing writer: the install is retracted and uncounted.
         let s = "b.1";
         let gen0 = cache.generation();
         cache.invalidate(Stale::Subjects(&[]), &guard);
         let _ = cache.install(hash(s), s, gen0, MatchResult::default(), &guard);
-        assert_eq!(cache.occupied.load(Relaxed), filled(&cache));
+        assert_eq!(counted(&cache), filled(&cache));
         // Evictions bring it back to zero, and a pattern change on the empty
         // cache leaves it there.
         cache.invalidate(Stale::Patterns(&["a.*"]), &guard);
-        assert_eq!(cache.occupied.load(Relaxed), filled(&cache));
+        assert_eq!(counted(&cache), filled(&cache));
+        assert_eq!(filled(&cache)[token_tag("a")], 0);
         cache.invalidate(Stale::All, &guard);
-        assert_eq!((cache.occupied.load(Relaxed), filled(&cache)), (0, 0));
+        assert_eq!((counted(&cache), filled(&cache)), ([0; TAGS], [0; TAGS]));
         cache.invalidate(Stale::Patterns(&[">"]), &guard);
-        assert_eq!(cache.occupied.load(Relaxed), 0);
+        assert_eq!(counted(&cache), [0; TAGS]);
+    }
+
+    /// A pattern evicts exactly the entries it matches, whether its first
+    /// token is literal (the scan rejects other tags unread) or a wildcard.
+    #[test]
+    fn pattern_changes_evict_exactly_what_they_match() {
+        let cache: Cache<u32> = Cache::new(64);
+        let guard = crossbeam_epoch::pin();
+        let cached = |s: &str| cache.lookup(hash(s), s, &guard).is_some();
+        let subjects = ["a.x", "a.y", "zz.x", "zz.y", "q.x"];
+        let refill = || {
+            for s in subjects {
+                fill(&cache, s, &guard);
+                assert!(cached(s), "{s} did not get its own slot in this test");
+            }
+        };
+        for (pattern, evicted) in [
+            ("a.*", &["a.x", "a.y"][..]),
+            ("zz.>", &["zz.x", "zz.y"]),
+            ("*.x", &["a.x", "zz.x", "q.x"]),
+            (">", &subjects),
+            ("b.*", &[]),
+        ] {
+            refill();
+            cache.invalidate(Stale::Patterns(&[pattern]), &guard);
+            for s in subjects {
+                assert_eq!(!cached(s), evicted.contains(&s), "{pattern} and {s}");
+            }
+            assert_eq!(counted(&cache), filled(&cache));
+        }
     }
 }
