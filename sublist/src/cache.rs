@@ -115,14 +115,10 @@ const TAGS: usize = 1 << TAG_BITS;
 #[cfg(loom)]
 const TAGS: usize = 2;
 
-/// A [`TAG_BITS`]-bit hash (FNV-1a) of the first token of `subject`.
+/// A [`TAG_BITS`]-bit hash of the first token of `subject`.
 fn token_tag(subject: &str) -> usize {
     let first = subject.split('.').next().unwrap_or_default();
-    let mut h: u32 = 0x811c_9dc5;
-    for &b in first.as_bytes() {
-        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
-    }
-    (h ^ (h >> 16)) as usize & (TAGS - 1)
+    usize::from(token_hash(first)) & (TAGS - 1)
 }
 
 /// The tag every subject a `pattern` matches has, when its first token is
