@@ -11,8 +11,9 @@
 //! copied next to their `MSG` line so that thousands of messages leave in
 //! one `write`; a large payload is not copied at all — the buffer holds a
 //! clone of the `Bytes` split off the publisher's read buffer, shared by
-//! every delivery, and the writer sends the pieces with one vectored write. A publisher wakes each writer at
-//! most once per read batch (the `wake` flag), not once per message.
+//! every delivery, and the writer sends the pieces with one vectored write.
+//! A publisher wakes each writer at most once per read batch (the `wake`
+//! flag), not once per message.
 //!
 //! **Limits (nats-server's slow-consumer rules).** More than `max_pending`
 //! bytes queued, or one write blocked longer than `write_deadline`, and the

@@ -44,11 +44,11 @@ fn wildcard_insert_races_match() {
 }
 
 /// Two matches of one subject fill and then replace its cache slot while a
-/// wildcard insert decides whether the cache is empty enough to skip its
-/// eviction scan: the replacing entry must stay counted (cache.rs, "Skipping
-/// the scan"), e.g. a replacement that uncounted the entry it replaced fails
-/// here. A preemption bound of 1 keeps the three threads' model to about
-/// three minutes.
+/// wildcard insert decides whether any cached subject could match it, to
+/// skip its eviction scan: the replacing entry must stay counted (cache.rs,
+/// "Skipping the scan"), e.g. a replacement that uncounted the entry it
+/// replaced fails here. A preemption bound of 1 keeps the three threads'
+/// model to a few minutes (3.5 to 7 on the project's machine).
 #[test]
 fn wildcard_insert_races_two_matches_sharing_a_slot() {
     let mut builder = loom::model::Builder::new();

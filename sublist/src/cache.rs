@@ -37,7 +37,7 @@
 //! its subject (~0.2 ms per inbox subscribe and unsubscribe).
 //!
 //! Each slot's pointer carries, in its low bits (entries are 64-byte
-//! aligned), a [`token_tag`] of the cached subject's first token. A pattern
+//! aligned), a [`Shape::tag`] of the cached subject's first token. A pattern
 //! whose first token is literal can only match subjects with that first
 //! token, so the scan rejects every entry with another tag from the slot
 //! array alone. The tag is written by the same CAS as the pointer, so it
@@ -78,7 +78,7 @@ use crate::subject::{literal_prefix, pattern_matches};
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 
 /// One cached result. Aligned so that a pointer to it has [`TAG_BITS`] low
-/// bits free for its subject's [`token_tag`].
+/// bits free for its subject's [`Shape::tag`].
 #[repr(align(64))]
 pub(crate) struct Entry<S> {
     hash: u64,
@@ -104,7 +104,7 @@ struct Slot<S> {
     ghost: AtomicU64,
 }
 
-/// Low bits of an entry pointer that hold its [`token_tag`] (`log2` of
+/// Low bits of an entry pointer that hold its [`Shape::tag`] (`log2` of
 /// [`Entry`]'s alignment).
 const TAG_BITS: u32 = 6;
 /// Distinct tags. Two under loom, whose models pay for every atomic object
@@ -115,17 +115,9 @@ const TAGS: usize = 1 << TAG_BITS;
 #[cfg(loom)]
 const TAGS: usize = 2;
 
-/// A [`TAG_BITS`]-bit hash of the first token of `subject`.
-fn token_tag(subject: &str) -> usize {
-    let first = subject.split('.').next().unwrap_or_default();
-    usize::from(token_hash(first)) & (TAGS - 1)
-}
-
-/// The tag every subject a `pattern` matches has, when its first token is
-/// literal; `None` when it is a wildcard (any tag).
-fn pattern_tag(pattern: &str) -> Option<usize> {
-    let first = pattern.split('.').next().unwrap_or_default();
-    (first != crate::subject::PWC && first != crate::subject::FWC).then(|| token_tag(first))
+/// The tag of a first token whose [`token_hash`] is `hash`.
+fn tag_of(hash: u16) -> usize {
+    usize::from(hash) & (TAGS - 1)
 }
 
 /// Tokens of a subject that [`Shape`] keeps a hash of.
@@ -165,6 +157,11 @@ impl Shape {
         }
         shape
     }
+
+    /// The [`TAG_BITS`]-bit tag of the subject's first token.
+    fn tag(&self) -> usize {
+        tag_of(self.hashes[0])
+    }
 }
 
 /// A pattern's view of [`Shape`]: its length, where its `>` is, and the
@@ -198,6 +195,12 @@ impl PatternShape {
         shape
     }
 
+    /// The tag of every subject the pattern matches, when its first token
+    /// is literal; `None` when it is a wildcard (any tag).
+    fn tag(&self) -> Option<usize> {
+        self.hashes[0].map(tag_of)
+    }
+
     /// False only when no subject of this shape can match the pattern.
     fn admits(&self, subject: Shape) -> bool {
         let len = usize::from(subject.len);
@@ -229,7 +232,7 @@ pub(crate) struct Cache<S> {
     slots: Box<[Slot<S>]>,
     /// The change generation (C1). Also exported for per-connection caches.
     gen: CachePadded<AtomicU64>,
-    /// Per [`token_tag`], at least the number of non-null slots whose entry
+    /// Per [`Shape::tag`], at least the number of non-null slots whose entry
     /// has that tag (see "Skipping the scan").
     occupied: CachePadded<[AtomicUsize; TAGS]>,
 }
@@ -323,10 +326,11 @@ impl<S> Cache<S> {
             return Err(result);
         };
         let current = slot.entry.load(Acquire, guard);
-        let tag = token_tag(subject);
+        let shape = Shape::of(subject);
+        let tag = shape.tag();
         let entry = Owned::new(Entry {
             hash,
-            shape: Shape::of(subject),
+            shape,
             subject: subject.into(),
             confirmed: AtomicBool::new(false),
             result,
@@ -400,24 +404,27 @@ impl<S> Cache<S> {
                     }
                 }
             }
-            // After the bump of `gen` (AcqRel): see "Skipping the scan".
-            Stale::Patterns(patterns) if self.none_cached(patterns) => {}
-            Stale::All if self.none_cached(&[">"]) => {}
             Stale::Patterns(patterns) => {
-                let prefixes: Vec<(Option<usize>, PatternShape, &str, &str)> = patterns
+                let prefixes: Vec<(PatternShape, &str, &str)> = patterns
                     .iter()
-                    .map(|p| (pattern_tag(p), PatternShape::of(p), literal_prefix(p), *p))
+                    .map(|p| (PatternShape::of(p), literal_prefix(p), *p))
                     .collect();
+                // After the bump of `gen` (AcqRel): see "Skipping the scan".
+                if self.none_cached(prefixes.iter().map(|(shape, ..)| shape.tag())) {
+                    return;
+                }
                 for slot in self.slots.iter() {
                     let current = slot.entry.load(Acquire, guard);
                     let tag = current.tag();
                     if current.is_null()
-                        || prefixes.iter().all(|(t, ..)| t.is_some_and(|t| t != tag))
+                        || prefixes
+                            .iter()
+                            .all(|(shape, ..)| shape.tag().is_some_and(|t| t != tag))
                     {
                         continue;
                     }
                     self.evict_if(slot, current, guard, |e| {
-                        prefixes.iter().any(|(_, shape, prefix, p)| {
+                        prefixes.iter().any(|(shape, prefix, p)| {
                             shape.admits(e.shape)
                                 && e.subject.starts_with(prefix)
                                 && pattern_matches(p, &e.subject)
@@ -426,6 +433,9 @@ impl<S> Cache<S> {
                 }
             }
             Stale::All => {
+                if self.none_cached([None]) {
+                    return;
+                }
                 for slot in self.slots.iter() {
                     let current = slot.entry.load(Acquire, guard);
                     self.evict_if(slot, current, guard, |_| true);
@@ -461,11 +471,11 @@ impl<S> Cache<S> {
         }
     }
 
-    /// True when no slot can hold a subject any of `patterns` matches: the
-    /// count of each pattern's tag (of every tag, for a pattern starting
-    /// with a wildcard) is zero. Read after the bump of `gen`.
-    fn none_cached(&self, patterns: &[&str]) -> bool {
-        patterns.iter().all(|p| match pattern_tag(p) {
+    /// True when no slot can hold a subject with any of `tags` (`None`:
+    /// any tag, for a pattern starting with a wildcard): their counts are
+    /// zero. Read after the bump of `gen`.
+    fn none_cached(&self, tags: impl IntoIterator<Item = Option<usize>>) -> bool {
+        tags.into_iter().all(|tag| match tag {
             Some(tag) => self.occupied[tag].load(Relaxed) == 0,
             None => self.occupied.iter().all(|n| n.load(Relaxed) == 0),
         })
@@ -543,7 +553,7 @@ mod tests {
         let subjects: Vec<String> = (0..40)
             .map(|i| format!("{}.{i}", if i % 3 == 0 { "a" } else { "zz" }))
             .collect();
-        assert_ne!(token_tag("a"), token_tag("zz"));
+        assert_ne!(Shape::of("a").tag(), Shape::of("zz").tag());
         for (round, s) in subjects.iter().enumerate() {
             if cache.admit(hash(s), s, &guard) {
                 fill(&cache, s, &guard);
@@ -563,7 +573,7 @@ mod tests {
         // cache leaves it there.
         cache.invalidate(Stale::Patterns(&["a.*"]), &guard);
         assert_eq!(counted(&cache), filled(&cache));
-        assert_eq!(filled(&cache)[token_tag("a")], 0);
+        assert_eq!(filled(&cache)[Shape::of("a").tag()], 0);
         cache.invalidate(Stale::All, &guard);
         assert_eq!((counted(&cache), filled(&cache)), ([0; TAGS], [0; TAGS]));
         cache.invalidate(Stale::Patterns(&[">"]), &guard);
