@@ -4,11 +4,12 @@
 //! converge within a bound. Needs root and iproute2 (`ip netns`); skips with
 //! a notice otherwise. Everything created is removed, also on failure.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use futures::StreamExt;
 use tokio::time::{sleep, timeout, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_nats-server");
@@ -180,28 +181,6 @@ async fn connect(addr: SocketAddr) -> async_nats::Client {
     }
 }
 
-/// Publishes on `from` until `sub` receives (interest crossed the routes);
-/// returns how long that took.
-async fn routed(
-    from: &async_nats::Client,
-    sub: &mut async_nats::Subscriber,
-    subject: &str,
-    bound: Duration,
-) -> Duration {
-    let start = Instant::now();
-    loop {
-        let _ = from.publish(subject.to_string(), "x".into()).await;
-        let _ = from.flush().await;
-        if let Ok(Some(_)) = timeout(Duration::from_millis(200), sub.next()).await {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < bound,
-            "{subject} not routed within {bound:?}"
-        );
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cut_node_the_rest_keep_serving_then_heal() {
     if is_root().is_none() {
@@ -229,15 +208,15 @@ async fn cut_node_the_rest_keep_serving_then_heal() {
     c3.flush().await.unwrap();
     let mut on2 = c2.subscribe("part.2").await.unwrap();
     c2.flush().await.unwrap();
-    routed(&c1, &mut on3, "part.3", Duration::from_secs(20)).await;
-    routed(&c3, &mut on2, "part.2", Duration::from_secs(20)).await;
+    common::until_routed(&c1, &mut on3, "part.3", Duration::from_secs(20)).await;
+    common::until_routed(&c3, &mut on2, "part.2", Duration::from_secs(20)).await;
 
     net.cut(3);
     // Node 1 and 2 keep serving each other.
-    routed(&c1, &mut on2, "part.2", Duration::from_secs(10)).await;
+    common::until_routed(&c1, &mut on2, "part.2", Duration::from_secs(10)).await;
     let mut on1 = c1.subscribe("part.1").await.unwrap();
     c1.flush().await.unwrap();
-    routed(&c2, &mut on1, "part.1", Duration::from_secs(10)).await;
+    common::until_routed(&c2, &mut on1, "part.1", Duration::from_secs(10)).await;
     // The routes to node 3 go stale (ping_interval 500ms x ping_max 2):
     // node 1's /routez then lists node 2 only.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -254,9 +233,9 @@ async fn cut_node_the_rest_keep_serving_then_heal() {
     let c3b = connect(net.client(3)).await;
     let mut on3b = c3b.subscribe("part.3b").await.unwrap();
     c3b.flush().await.unwrap();
-    routed(&c1, &mut on3b, "part.3b", Duration::from_secs(20)).await;
-    routed(&c2, &mut on3b, "part.3b", Duration::from_secs(20)).await;
-    routed(&c3b, &mut on1, "part.1", Duration::from_secs(20)).await;
+    common::until_routed(&c1, &mut on3b, "part.3b", Duration::from_secs(20)).await;
+    common::until_routed(&c2, &mut on3b, "part.3b", Duration::from_secs(20)).await;
+    common::until_routed(&c3b, &mut on1, "part.1", Duration::from_secs(20)).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while num_routes(&net, 1).await != Some(2) || num_routes(&net, 3).await != Some(2) {
         assert!(

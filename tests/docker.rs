@@ -17,13 +17,14 @@
 //! Routes are checked through log lines, by passing messages, and through
 //! `/routez` on the monitoring port the image's configuration opens (8222).
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use futures::StreamExt;
 use tokio::time::{sleep, timeout, Instant};
 
 /// How long a container, a route or a message may take to appear.
@@ -284,35 +285,6 @@ async fn pinned(ip: &str) -> async_nats::Client {
     }
 }
 
-/// Publishes probes on `from` until `sub` receives one of them (interest
-/// crossed the routes); older messages on `sub` are skipped. Returns how
-/// long it took.
-async fn routed(
-    from: &async_nats::Client,
-    sub: &mut async_nats::Subscriber,
-    subject: &str,
-    bound: Duration,
-) -> Duration {
-    let probe = unique("probe");
-    let start = Instant::now();
-    loop {
-        let _ = from
-            .publish(subject.to_string(), probe.clone().into())
-            .await;
-        let _ = from.flush().await;
-        let until = Instant::now() + Duration::from_millis(300);
-        while let Ok(Some(msg)) = tokio::time::timeout_at(until, sub.next()).await {
-            if msg.payload == probe.as_bytes() {
-                return start.elapsed();
-            }
-        }
-        assert!(
-            start.elapsed() < bound,
-            "{subject}: no message routed within {bound:?}"
-        );
-    }
-}
-
 async fn subscribe(client: &async_nats::Client, subject: &str) -> async_nats::Subscriber {
     let sub = client.subscribe(subject.to_string()).await.unwrap();
     client.flush().await.unwrap();
@@ -473,9 +445,9 @@ async fn seed_two_containers_linked_route_and_a_message_across() {
 
     let (on_main, on_second) = (pinned(&main_ip).await, pinned(&second_ip).await);
     let mut sub = subscribe(&on_main, "seed.to-main").await;
-    routed(&on_second, &mut sub, "seed.to-main", WAIT).await;
+    common::until_routed(&on_second, &mut sub, "seed.to-main", WAIT).await;
     let mut sub = subscribe(&on_second, "seed.to-second").await;
-    routed(&on_main, &mut sub, "seed.to-second", WAIT).await;
+    common::until_routed(&on_main, &mut sub, "seed.to-second", WAIT).await;
     // The trace of nats-2 shows the message arriving over the route.
     wait_log(&second, "<<- [RMSG $G seed.to-second").await;
 }
@@ -510,7 +482,7 @@ async fn user_network_dns_route_and_graceful_docker_stop() {
     let b_ip = ip(&b, Some(&net)).await;
     let (on_a, on_b) = (pinned(&a_ip).await, pinned(&b_ip).await);
     let mut sub = subscribe(&on_a, "dns.a").await;
-    routed(&on_b, &mut sub, "dns.a", WAIT).await;
+    common::until_routed(&on_b, &mut sub, "dns.a", WAIT).await;
 
     // Stop with the default 10 s grace period; a client is still connected.
     let start = std::time::Instant::now();
@@ -631,7 +603,7 @@ impl Cluster {
             let mut sub = subscribe(c, &subject).await;
             for (k, from) in clients.iter().enumerate() {
                 if k != i {
-                    routed(from, &mut sub, &subject, bound).await;
+                    common::until_routed(from, &mut sub, &subject, bound).await;
                 }
             }
         }
@@ -661,32 +633,32 @@ async fn compose_cluster_survives_a_partition() {
     let (c1, c2) = (cluster.pinned("n1").await, cluster.pinned("n2").await);
     let mut on1 = subscribe(&c1, "part.1").await;
     let mut on2 = subscribe(&c2, "part.2").await;
-    routed(&c2, &mut on1, "part.1", WAIT).await;
+    common::until_routed(&c2, &mut on1, "part.1", WAIT).await;
 
     let net = cluster.network();
     must(&["network", "disconnect", &net, &n3]).await;
     let cut = Instant::now();
     // n1 and n2 keep serving each other, with old and new interest.
-    routed(&c1, &mut on2, "part.2", Duration::from_secs(5)).await;
+    common::until_routed(&c1, &mut on2, "part.2", Duration::from_secs(5)).await;
     let mut on1b = subscribe(&c1, "part.1b").await;
-    routed(&c2, &mut on1b, "part.1b", Duration::from_secs(5)).await;
+    common::until_routed(&c2, &mut on1b, "part.1b", Duration::from_secs(5)).await;
     // Both notice the silent route to n3 (2 s pings, 2 missed) and close it.
     for n in [&n1, &n2] {
         wait_log(n, "Router connection closed: Stale Connection").await;
     }
     eprintln!("partition noticed after {:?}", cut.elapsed());
-    routed(&c2, &mut on1, "part.1", Duration::from_secs(5)).await;
+    common::until_routed(&c2, &mut on1, "part.1", Duration::from_secs(5)).await;
 
     // Heal: back on the network under its service name.
     must(&["network", "connect", "--alias", "n3", &net, &n3]).await;
     let healed = Instant::now();
     let c3 = cluster.pinned("n3").await;
     let mut on3 = subscribe(&c3, "part.3").await;
-    routed(&c1, &mut on3, "part.3", WAIT).await;
-    routed(&c2, &mut on3, "part.3", WAIT).await;
-    routed(&c3, &mut on1, "part.1", WAIT).await;
-    routed(&c3, &mut on2, "part.2", WAIT).await;
-    routed(&c3, &mut on1b, "part.1b", WAIT).await;
+    common::until_routed(&c1, &mut on3, "part.3", WAIT).await;
+    common::until_routed(&c2, &mut on3, "part.3", WAIT).await;
+    common::until_routed(&c3, &mut on1, "part.1", WAIT).await;
+    common::until_routed(&c3, &mut on2, "part.2", WAIT).await;
+    common::until_routed(&c3, &mut on1b, "part.1b", WAIT).await;
     let converged = healed.elapsed();
     eprintln!("partition healed; routes and interest converged in {converged:?}");
     assert!(converged < WAIT);
@@ -751,7 +723,7 @@ async fn compose_rolling_restart_loses_no_interest() {
         }
         for (_, subject, sub) in subs.iter_mut() {
             for p in &publishers {
-                routed(p, sub, subject, WAIT).await;
+                common::until_routed(p, sub, subject, WAIT).await;
             }
         }
         eprintln!("{n}: all interest back {:?} after restart", back.elapsed());

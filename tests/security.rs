@@ -6,6 +6,8 @@
 //! into logs, and ten thousand failed logins without memory growth.
 //! Python clients (nats-py) are in `security_python.rs`.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -616,21 +618,6 @@ fn cluster_opts(p: &Pki, routes: &[SocketAddr]) -> Options {
     o
 }
 
-async fn routed(from: &async_nats::Client, sub: &mut async_nats::Subscriber, subject: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        from.publish(subject.to_string(), "x".into()).await.unwrap();
-        from.flush().await.unwrap();
-        if let Ok(Some(_)) = timeout(Duration::from_millis(200), sub.next()).await {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{subject} never crossed the TLS route"
-        );
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routes_over_tls_between_ours_and_with_nats_server() {
     let p = pki();
@@ -648,7 +635,7 @@ async fn routes_over_tls_between_ours_and_with_nats_server() {
     );
     let mut sub = cb.subscribe("tls.route").await.unwrap();
     cb.flush().await.unwrap();
-    routed(&ca, &mut sub, "tls.route").await;
+    common::until_routed(&ca, &mut sub, "tls.route", Duration::from_secs(15)).await;
     assert_eq!(a.server.num_routes(), 1);
 
     // A route from a server whose certificate comes from an unknown CA fails.
@@ -704,7 +691,7 @@ async fn routes_over_tls_between_ours_and_with_nats_server() {
         };
         let mut on_ours = ca.subscribe("tls.mixed").await.unwrap();
         ca.flush().await.unwrap();
-        routed(&cg, &mut on_ours, "tls.mixed").await;
+        common::until_routed(&cg, &mut on_ours, "tls.mixed", Duration::from_secs(15)).await;
         let _ = go.kill();
         let _ = go.wait();
     } else {

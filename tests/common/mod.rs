@@ -385,3 +385,42 @@ impl Raw {
         self.info_json()["client_id"].as_u64().expect("client_id")
     }
 }
+
+// ---------------------------------------------------------------- clusters
+
+/// Publishes a fresh probe on `subject` from `from` until `sub` (on another
+/// server of the cluster) receives that probe, trying again every 300 ms,
+/// and returns how long it took; fails the test after `bound`. Only this
+/// call's probes count: a copy of an earlier message still in flight (say,
+/// from before a partition healed) must not pass for a working route.
+pub async fn until_routed(
+    from: &async_nats::Client,
+    sub: &mut async_nats::Subscriber,
+    subject: &str,
+    bound: Duration,
+) -> Duration {
+    use futures::StreamExt;
+    static PROBES: AtomicU32 = AtomicU32::new(0);
+    let start = Instant::now();
+    loop {
+        let probe = format!(
+            "probe-{}-{}",
+            std::process::id(),
+            PROBES.fetch_add(1, Ordering::Relaxed)
+        );
+        let _ = from
+            .publish(subject.to_string(), probe.clone().into())
+            .await;
+        let _ = from.flush().await;
+        let until = Instant::now() + Duration::from_millis(300);
+        while let Ok(Some(msg)) = tokio::time::timeout_at(until, sub.next()).await {
+            if msg.payload == probe.as_bytes() {
+                return start.elapsed();
+            }
+        }
+        assert!(
+            start.elapsed() < bound,
+            "{subject}: no message routed within {bound:?}"
+        );
+    }
+}
