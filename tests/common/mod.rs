@@ -388,11 +388,12 @@ impl Raw {
 
 // ---------------------------------------------------------------- clusters
 
-/// Publishes a fresh probe on `subject` from `from` until `sub` (on another
-/// server of the cluster) receives that probe, trying again every 300 ms,
-/// and returns how long it took; fails the test after `bound`. Only this
-/// call's probes count: a copy of an earlier message still in flight (say,
-/// from before a partition healed) must not pass for a working route.
+/// Publishes a probe on `subject` from `from`, again every 300 ms, until
+/// `sub` (on another server of the cluster) receives it, and returns how
+/// long it took; fails the test after `bound`. The probe is unique to this
+/// call: a copy of an earlier message still in flight (say, from before a
+/// partition healed) must not pass for a working route, while a copy of
+/// this call's own slower first try does.
 pub async fn until_routed(
     from: &async_nats::Client,
     sub: &mut async_nats::Subscriber,
@@ -401,13 +402,13 @@ pub async fn until_routed(
 ) -> Duration {
     use futures::StreamExt;
     static PROBES: AtomicU32 = AtomicU32::new(0);
+    let probe = format!(
+        "probe-{}-{}",
+        std::process::id(),
+        PROBES.fetch_add(1, Ordering::Relaxed)
+    );
     let start = Instant::now();
     loop {
-        let probe = format!(
-            "probe-{}-{}",
-            std::process::id(),
-            PROBES.fetch_add(1, Ordering::Relaxed)
-        );
         let _ = from
             .publish(subject.to_string(), probe.clone().into())
             .await;
