@@ -1007,7 +1007,7 @@ mod tests {
     async fn each_batch_starts_at_the_front_of_the_buffer() {
         use tokio::io::AsyncReadExt;
         let body = [b'z'; 1000];
-        let batch = 5 * (12 + body.len() + 2);
+        let batch = 5 * (b"MSG s 1 1000\r\n".len() + body.len() + 2);
         let fill = |out: &Outbound| {
             for _ in 0..5 {
                 out.push_msg(b"1", &msg(b"s", None, &body), true);
@@ -1029,7 +1029,7 @@ mod tests {
         out.flush_or_wake();
         let mut got = vec![0u8; batch];
         reader.read_exact(&mut got).await.unwrap();
-        assert!(got.starts_with(b"MSG s 1 1000\r\nzzz"));
+        assert!(got.starts_with(b"MSG s 1 1000\r\nzzz") && got.ends_with(b"zzz\r\n"));
         assert_eq!(out.stats().pending, 0, "sent in one direct write");
         assert_eq!(tail(&out), (front, room), "rewound after a direct write");
 
