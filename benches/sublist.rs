@@ -456,9 +456,10 @@ fn wildcard_subscribe_warm_cache(c: &mut Criterion) {
             black_box(t.fanout(s));
         }
         type Pattern = fn(u64) -> String;
-        let patterns: [(&str, Pattern); 2] = [
+        let patterns: [(&str, Pattern); 3] = [
             ("inbox", |i| format!("_INBOX.{i}.*")),
             ("same_first_token", |i| format!("orders.*.shipped{i}")),
+            ("leading_wildcard", |i| format!("*.{i}.shipped")),
         ];
         for (label, pattern) in patterns {
             let mut i = 0u64;
