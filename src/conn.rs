@@ -390,6 +390,18 @@ pub fn timer(first: Instant) -> Sleep {
     tokio::time::sleep_until(first)
 }
 
+/// For tests: a connected loopback pair, the client's end and the end the
+/// server accepted.
+#[cfg(test)]
+pub(crate) async fn loopback_pair() -> (TcpStream, TcpStream) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    (client, server)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -518,20 +530,11 @@ mod tests {
         assert!(writer.done);
     }
 
-    /// A loopback connection: the client's end, and the server end split.
-    async fn tcp_pair() -> (TcpStream, OwnedReadHalf, tokio::net::tcp::OwnedWriteHalf) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (rd, wr) = listener.accept().await.unwrap().0.into_split();
-        (client, rd, wr)
-    }
-
     #[tokio::test]
     async fn an_idle_tcp_connection_holds_no_read_buffer() {
         use tokio::io::AsyncWriteExt;
-        let (mut client, mut rd, _wr) = tcp_pair().await;
+        let (mut client, server) = loopback_pair().await;
+        let (mut rd, _wr) = server.into_split();
         let mut buf = ReadBuf::new();
         let mut cx = Context::from_waker(std::task::Waker::noop());
         assert!(buf.poll_read_unbuffered(&mut rd, &mut cx).is_pending());
@@ -596,7 +599,8 @@ mod tests {
     #[tokio::test]
     async fn a_quiet_connection_reads_each_request_once() {
         use tokio::io::AsyncWriteExt;
-        let (mut client, rd, _wr) = tcp_pair().await;
+        let (mut client, server) = loopback_pair().await;
+        let (rd, _wr) = server.into_split();
         let mut rd = CountingTcp { rd, empty_reads: 0 };
         let mut buf = ReadBuf::new();
         let mut cx = Context::from_waker(std::task::Waker::noop());

@@ -834,11 +834,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn direct_writes_and_the_writer_never_interleave() {
         use tokio::io::AsyncReadExt;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let client = tokio::spawn(tokio::net::TcpStream::connect(addr));
-        let (server_side, _) = listener.accept().await.unwrap();
-        let mut reader = client.await.unwrap().unwrap();
+        let (mut reader, server_side) = crate::conn::loopback_pair().await;
         socket2::SockRef::from(&server_side)
             .set_send_buffer_size(4096)
             .unwrap();
@@ -1015,12 +1011,7 @@ mod tests {
         };
 
         // A publisher's direct write.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = tokio::spawn(tokio::net::TcpStream::connect(
-            listener.local_addr().unwrap(),
-        ));
-        let (server_side, _) = listener.accept().await.unwrap();
-        let mut reader = client.await.unwrap().unwrap();
+        let (mut reader, server_side) = crate::conn::loopback_pair().await;
         let (_rd, wr) = server_side.into_split();
         let out = Outbound::new(1 << 20);
         out.set_direct(Arc::new(wr));
