@@ -846,6 +846,7 @@ impl Conn {
             let line = bytes.strip_suffix(b"\r\n").unwrap_or(bytes);
             log::trace_out(&self.prefix, line);
         }
+        self.wakes.sent();
         if let Push::Queued { wake: true, .. } = self.shared.out.push_proto(bytes) {
             self.wakes.push(&self.shared);
         }
@@ -1311,6 +1312,93 @@ mod tests {
         assert!(!sublist::subject::is_valid_subject(&subject_str(
             b"a..\xfe"
         )));
+    }
+
+    /// Serves every connection `listener` accepts, as the server's accept
+    /// loop does (without its limits and bookkeeping).
+    fn accept_all(server: Arc<Server>, listener: tokio::net::TcpListener) {
+        tokio::spawn(async move {
+            for cid in 1.. {
+                let (socket, peer) = listener.accept().await.unwrap();
+                tokio::spawn(serve(server.clone(), socket, peer, cid));
+            }
+        });
+    }
+
+    /// Connects and says CONNECT, reading the INFO first.
+    async fn connected(addr: SocketAddr) -> tokio::io::BufReader<TcpStream> {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let mut conn = tokio::io::BufReader::new(TcpStream::connect(addr).await.unwrap());
+        let mut info = String::new();
+        conn.read_line(&mut info).await.unwrap();
+        assert!(info.starts_with("INFO "));
+        conn.write_all(b"CONNECT {\"verbose\":false}\r\n")
+            .await
+            .unwrap();
+        conn
+    }
+
+    async fn line(conn: &mut tokio::io::BufReader<TcpStream>) -> String {
+        use tokio::io::AsyncBufReadExt;
+        let mut line = String::new();
+        conn.read_line(&mut line).await.unwrap();
+        line
+    }
+
+    /// The spin after traffic (`spin.rs`) is there to catch an answer to
+    /// what a batch sent. A publisher nobody listens to is sent nothing, so
+    /// its batches must not start it (it would only take a CPU from the
+    /// publisher); a delivery or a reply to the reader (`PONG`) must.
+    /// (No spinning task runs here, so a spin once started stays visible.)
+    #[tokio::test]
+    async fn only_a_batch_that_sent_something_starts_the_spin() {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = Server::new(crate::config::Options::default(), addr).unwrap();
+        accept_all(server.clone(), listener);
+
+        let mut publisher = connected(addr).await;
+        for _ in 0..100 {
+            publisher
+                .write_all(b"PUB nobody 2\r\nhi\r\n")
+                .await
+                .unwrap();
+        }
+        for _ in 0..1000 {
+            if server.stats.in_msgs.load(Relaxed) == 100 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(server.stats.in_msgs.load(Relaxed), 100);
+        assert!(
+            !server.spinner.is_spinning(),
+            "publishing to no one started the spin"
+        );
+
+        publisher.write_all(b"PING\r\n").await.unwrap();
+        assert_eq!(line(&mut publisher).await, "PONG\r\n");
+        assert!(server.spinner.is_spinning(), "a PONG did not start it");
+
+        // A delivery, on a server of its own.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = Server::new(crate::config::Options::default(), addr).unwrap();
+        accept_all(server.clone(), listener);
+        let mut subscriber = connected(addr).await;
+        subscriber.write_all(b"SUB foo 1\r\n").await.unwrap();
+        for _ in 0..1000 {
+            if server.sublist.count() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert!(!server.spinner.is_spinning(), "a SUB sent nothing");
+        let mut publisher = connected(addr).await;
+        publisher.write_all(b"PUB foo 2\r\nhi\r\n").await.unwrap();
+        assert_eq!(line(&mut subscriber).await, "MSG foo 1 2\r\n");
+        assert!(server.spinner.is_spinning(), "a delivery did not start it");
     }
 
     /// A connection's task (reader and writer together) is most of what an

@@ -431,6 +431,7 @@ impl Server {
         for target in &routes {
             match target.route.out.push_rmsg(msg, &target.queues) {
                 Push::Queued { wake, stall } => {
+                    wakes.sent = true;
                     if wake {
                         wakes.push(target.route);
                     }
@@ -648,6 +649,9 @@ pub struct Wakes {
     stalled: Option<Arc<ClientShared>>,
     out_msgs: u64,
     out_bytes: u64,
+    /// Something other than a local delivery was queued for a peer this
+    /// batch (a routed message, or a reply such as `PONG` to the reader).
+    sent: bool,
     /// This batch's delivery time (Unix nanos), read at the first delivery.
     now: u64,
 }
@@ -656,6 +660,13 @@ impl Wakes {
     #[inline]
     pub fn push(&mut self, client: &Arc<ClientShared>) {
         self.clients.push(client.clone());
+    }
+
+    /// Something was queued for a peer outside [`Server::deliver`] (a
+    /// reply to the reader, say): the batch may be answered.
+    #[inline]
+    pub fn sent(&mut self) {
+        self.sent = true;
     }
 
     /// A subscriber was found more than 3/4 full since the last flush.
@@ -685,9 +696,15 @@ impl Wakes {
     /// Wakes every writer owed a wake-up and adds the counters; returns a
     /// subscriber to stall on, if any.
     pub fn flush(&mut self, server: &Server) -> Option<Arc<ClientShared>> {
-        // The end of a batch read from a client or route: traffic, so keep a
-        // worker polling for the next batch for a moment.
-        server.spinner.touch();
+        // The end of a batch read from a client or route. If it sent anything
+        // to anyone, an answer may come back within microseconds: keep a
+        // worker polling for it for a moment. A batch that sent nothing (a
+        // publisher nobody listens to) invites no answer; spinning after it
+        // would only take a CPU from the peers feeding us.
+        if self.out_msgs > 0 || self.sent {
+            server.spinner.touch();
+        }
+        self.sent = false;
         self.now = 0;
         for client in self.clients.drain(..) {
             client.out.flush_or_wake();
