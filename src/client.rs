@@ -1314,15 +1314,21 @@ mod tests {
         )));
     }
 
-    /// Serves every connection `listener` accepts, as the server's accept
-    /// loop does (without its limits and bookkeeping).
-    fn accept_all(server: Arc<Server>, listener: tokio::net::TcpListener) {
+    /// A server with default options on a free loopback port, serving
+    /// every connection it accepts as the server's accept loop does
+    /// (without its limits and bookkeeping).
+    async fn serving() -> (Arc<Server>, SocketAddr) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = Server::new(crate::config::Options::default(), addr).unwrap();
+        let serves = server.clone();
         tokio::spawn(async move {
             for cid in 1.. {
                 let (socket, peer) = listener.accept().await.unwrap();
-                tokio::spawn(serve(server.clone(), socket, peer, cid));
+                tokio::spawn(serve(serves.clone(), socket, peer, cid));
             }
         });
+        (server, addr)
     }
 
     /// Connects and says CONNECT, reading the INFO first.
@@ -1352,11 +1358,9 @@ mod tests {
     /// (No spinning task runs here, so a spin once started stays visible.)
     #[tokio::test]
     async fn only_a_batch_that_sent_something_starts_the_spin() {
+        use crate::testing::until;
         use tokio::io::AsyncWriteExt;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = Server::new(crate::config::Options::default(), addr).unwrap();
-        accept_all(server.clone(), listener);
+        let (server, addr) = serving().await;
 
         let mut publisher = connected(addr).await;
         for _ in 0..100 {
@@ -1365,13 +1369,10 @@ mod tests {
                 .await
                 .unwrap();
         }
-        for _ in 0..1000 {
-            if server.stats.in_msgs.load(Relaxed) == 100 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        assert_eq!(server.stats.in_msgs.load(Relaxed), 100);
+        until("the server has read 100 messages", || {
+            server.stats.in_msgs.load(Relaxed) == 100
+        })
+        .await;
         assert!(
             !server.spinner.is_spinning(),
             "publishing to no one started the spin"
@@ -1382,18 +1383,10 @@ mod tests {
         assert!(server.spinner.is_spinning(), "a PONG did not start it");
 
         // A delivery, on a server of its own.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = Server::new(crate::config::Options::default(), addr).unwrap();
-        accept_all(server.clone(), listener);
+        let (server, addr) = serving().await;
         let mut subscriber = connected(addr).await;
         subscriber.write_all(b"SUB foo 1\r\n").await.unwrap();
-        for _ in 0..1000 {
-            if server.sublist.count() == 1 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        until("the subscription is in", || server.sublist.count() == 1).await;
         assert!(!server.spinner.is_spinning(), "a SUB sent nothing");
         let mut publisher = connected(addr).await;
         publisher.write_all(b"PUB foo 2\r\nhi\r\n").await.unwrap();

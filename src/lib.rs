@@ -27,4 +27,6 @@ pub mod route;
 pub mod server;
 pub mod spin;
 pub mod subscription;
+#[cfg(test)]
+mod testing;
 pub mod tls;

@@ -159,17 +159,8 @@ impl Spinner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::until;
     use std::sync::Arc;
-
-    async fn until(what: &str, cond: impl Fn() -> bool) {
-        for _ in 0..1000 {
-            if cond() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        panic!("timed out waiting until {what}");
-    }
 
     /// Traffic starts a spin, which ends by itself; the task then parks and
     /// a later touch starts it again. Other tasks on the same (single)
