@@ -67,14 +67,17 @@ pub const SPIN: Duration = Duration::from_micros(100);
 /// for: the batch starts none.
 const SPIN_MIN: Duration = Duration::from_micros(10);
 
+/// [`SPIN`] and [`SPIN_MIN`] in nanoseconds, the unit of the window.
+const SPIN_NS: u64 = SPIN.as_nanos() as u64;
+const SPIN_MIN_NS: u64 = SPIN_MIN.as_nanos() as u64;
+
 /// The spin window after a batch that came `gap` nanoseconds after the one
 /// before, given the current `window` (see "Only as long as it pays").
 fn next_window(window: u64, gap: u64) -> u64 {
-    let max = SPIN.as_nanos() as u64;
-    if gap <= max {
+    if gap <= SPIN_NS {
         // A spin of `gap` would have caught this batch: keep at least
         // twice that.
-        window.max((2 * gap).min(max))
+        window.max((2 * gap).min(SPIN_NS))
     } else {
         // No spin within SPIN would have caught it: shrink by an eighth.
         window - window / 8
@@ -99,7 +102,7 @@ impl Default for Spinner {
             base: Instant::now(),
             until: AtomicU64::new(0),
             last: AtomicU64::new(0),
-            window: AtomicU64::new(SPIN.as_nanos() as u64),
+            window: AtomicU64::new(SPIN_NS),
             parked: AtomicBool::new(true),
             wake: Notify::new(),
         }
@@ -121,10 +124,15 @@ impl Spinner {
         let gap = now.saturating_sub(self.last.swap(now, Relaxed));
         let window = next_window(self.window.load(Relaxed), gap);
         self.window.store(window, Relaxed);
-        if window < SPIN_MIN.as_nanos() as u64 {
-            return;
+        if window >= SPIN_MIN_NS {
+            self.spin_until(now + window);
         }
-        self.until.store(now + window, SeqCst);
+    }
+
+    /// Spins until `until` (nanoseconds after `base`), waking the spinning
+    /// task if it is parked.
+    fn spin_until(&self, until: u64) {
+        self.until.store(until, SeqCst);
         if self.parked.load(SeqCst) && self.parked.swap(false, SeqCst) {
             self.wake.notify_one();
         }
@@ -192,8 +200,7 @@ mod tests {
     /// window that covers a hop.
     #[test]
     fn the_window_follows_the_gaps_between_batches() {
-        let max = SPIN.as_nanos() as u64;
-        let min = SPIN_MIN.as_nanos() as u64;
+        let (max, min) = (SPIN_NS, SPIN_MIN_NS);
         let mut window = max;
         for _ in 0..30 {
             window = next_window(window, 200 * US);
@@ -282,7 +289,10 @@ mod tests {
             };
             let mut ran = 0;
             for _ in 0..TURNS {
-                spinner.touch();
+                // A full spin every turn: this test is about the spin's
+                // loop, not its window (which the busy thread's time
+                // slices, longer than SPIN, would shrink to nothing).
+                spinner.spin_until(spinner.now() + SPIN_NS);
                 let before = progress.load(Relaxed);
                 // The spin's task takes one turn.
                 tokio::task::yield_now().await;
