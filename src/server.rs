@@ -431,7 +431,7 @@ impl Server {
         for target in &routes {
             match target.route.out.push_rmsg(msg, &target.queues) {
                 Push::Queued { wake, stall } => {
-                    wakes.sent = true;
+                    wakes.sent();
                     if wake {
                         wakes.push(target.route);
                     }
@@ -662,8 +662,8 @@ impl Wakes {
         self.clients.push(client.clone());
     }
 
-    /// Something was queued for a peer outside [`Server::deliver`] (a
-    /// reply to the reader, say): the batch may be answered.
+    /// Something other than a local delivery was queued for a peer (a
+    /// routed message, a reply to the reader): the batch may be answered.
     #[inline]
     pub fn sent(&mut self) {
         self.sent = true;
