@@ -361,7 +361,7 @@ impl<S> Cache<S> {
         slot.hash.store(hash, Relaxed);
         if !current.is_null() {
             // SAFETY: I4 — our CAS unlinked it; pinned readers may still hold it.
-            unsafe { guard.defer_destroy(current) };
+            unsafe { crate::reclaim::retire(guard, current) };
         }
         // C1: the read-modify-write orders us against every writer's bump.
         let gen1 = self.gen.fetch_add(0, AcqRel);
@@ -378,7 +378,7 @@ impl<S> Cache<S> {
             // itself is still a valid answer for this (concurrent) match.
             self.occupied[tag].fetch_sub(1, Relaxed);
             // SAFETY: I4 — unlinked by our CAS.
-            unsafe { guard.defer_destroy(installed) };
+            unsafe { crate::reclaim::retire(guard, installed) };
         }
         Ok(&entry.result)
     }
@@ -467,7 +467,7 @@ impl<S> Cache<S> {
         {
             self.occupied[current.tag()].fetch_sub(1, Relaxed);
             // SAFETY: I4 — unlinked by our CAS.
-            unsafe { guard.defer_destroy(current) };
+            unsafe { crate::reclaim::retire(guard, current) };
         }
     }
 

@@ -243,7 +243,7 @@ impl<S> Node<S> {
             // SAFETY: I4 — `old` was just unlinked by the only writer, so no new
             // reader can reach it; readers already holding it are pinned, and
             // the destructor runs only after they unpin.
-            unsafe { guard.defer_destroy(old) };
+            unsafe { crate::reclaim::retire(guard, old) };
         }
     }
 }
@@ -364,7 +364,7 @@ impl<S> Level<S> {
             // SAFETY: I4 — unlinked by the only writer; readers still probing
             // it are pinned. A table does not own its nodes, so this frees
             // only the slot array.
-            unsafe { guard.defer_destroy(old) };
+            unsafe { crate::reclaim::retire(guard, old) };
         }
         Some(node)
     }
@@ -398,7 +398,7 @@ impl<S> Level<S> {
             // SAFETY: I4 — replaced by the only writer; readers still probing
             // the old table are pinned. Only the slot array is freed (I5: the
             // level, not the table, owns the nodes).
-            unsafe { guard.defer_destroy(current) };
+            unsafe { crate::reclaim::retire(guard, current) };
         }
         // SAFETY: just published; I4.
         unsafe { fresh.deref() }
@@ -543,7 +543,7 @@ fn store_array<S>(
     // SAFETY: I4 — `old` was unlinked by the only writer; pinned readers may
     // still read it, and the closure runs only after they have all unpinned,
     // at which point it owns the array exclusively (I5). I3: fully initialised.
-    unsafe { guard.defer_unchecked(move || free_array_addr::<S>(addr)) };
+    unsafe { crate::reclaim::retire_with(guard, move || free_array_addr::<S>(addr)) };
 }
 
 /// Frees an array immediately, dropping its elements.

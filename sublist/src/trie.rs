@@ -15,6 +15,7 @@ use smallvec::SmallVec;
 
 use crate::cache::{Cache, Stale};
 use crate::node::{Level, Node};
+use crate::reclaim;
 use crate::result::MatchResult;
 use crate::stats::{ratio, Stats, StripedCounter};
 use crate::subject::{is_literal, is_valid_queue, is_valid_subject, FWC, PWC};
@@ -186,6 +187,8 @@ where
             self.inserts.fetch_add(1, Relaxed);
             self.invalidate(&[subject], guard);
         }
+        drop(_writer);
+        reclaim::keep_up(guard);
         Ok(added)
     }
 
@@ -202,6 +205,8 @@ where
         let guard = &self.pin();
         self.remove_locked(subject, queue, value, guard)?;
         self.invalidate(&[subject], guard);
+        drop(_writer);
+        reclaim::keep_up(guard);
         Ok(())
     }
 
@@ -225,13 +230,18 @@ where
         if !removed.is_empty() {
             self.invalidate(&removed, guard);
         }
+        drop(_writer);
+        reclaim::keep_up(guard);
         removed.len()
     }
 
     /// Evicts every cached result (for tests and memory accounting).
     pub fn clear_cache(&self) {
-        let _writer = self.writer.lock();
-        self.cache.invalidate(Stale::All, &self.pin());
+        let guard = &self.pin();
+        let writer = self.writer.lock();
+        self.cache.invalidate(Stale::All, guard);
+        drop(writer);
+        reclaim::keep_up(guard);
     }
 
     /// The walk for inserts: finds or creates every node along `subject`.
@@ -340,7 +350,7 @@ where
                 }
                 node.next.store(Shared::null(), Release);
                 // SAFETY: I4 — unlinked by the only writer.
-                unsafe { guard.defer_destroy(next) };
+                unsafe { crate::reclaim::retire(guard, next) };
             }
             if node.has_subs(guard) {
                 break;
@@ -353,7 +363,7 @@ where
             if let Some(unlinked) = unlinked {
                 // SAFETY: I4 — unlinked by the only writer; I5 — it is empty, so
                 // its destructor frees nothing still reachable.
-                unsafe { guard.defer_destroy(unlinked) };
+                unsafe { crate::reclaim::retire(guard, unlinked) };
                 self.nodes.fetch_sub(1, Relaxed);
             }
         }
@@ -411,7 +421,9 @@ where
             }
             return MatchRef(Inner::Owned(Arc::new(result)));
         }
-        match self.cache.install(hash, subject, gen0, result, guard) {
+        let installed = self.cache.install(hash, subject, gen0, result, guard);
+        reclaim::keep_up(guard);
+        match installed {
             Ok(cached) => MatchRef(Inner::Shared(cached)),
             Err(result) => MatchRef(Inner::Owned(result)),
         }
