@@ -42,7 +42,7 @@ use crate::connect::{ConnectError, ConnectOptions};
 use crate::log::{self, ConnKind, ConnPrefix};
 use crate::outbound::{self, Message, Outbound, Push};
 use crate::parser::{Frame, Limits, Op, Parser, Role};
-use crate::permissions::Permissions;
+use crate::permissions::{DeliveryDeny, Permissions};
 use crate::server::{Server, Wakes};
 use crate::subscription::{SubRef, SubsBySid, Subscription};
 
@@ -89,7 +89,7 @@ pub struct ClientShared {
     has_perms: AtomicBool,
     /// Deny patterns that a wildcard subscription overlapped: deliveries on
     /// them are dropped (nats-server's message deny filter).
-    delivery_deny: RwLock<Option<Arc<sublist::Sublist<u32>>>>,
+    delivery_deny: RwLock<Option<DeliveryDeny>>,
     has_delivery_deny: AtomicBool,
     /// `allow_responses`: reply subjects this client may publish to, with
     /// when it received the request and how many replies it sent.
@@ -205,20 +205,21 @@ impl ClientShared {
         self.perms.read().clone()
     }
 
-    pub(crate) fn set_delivery_deny(&self, deny: Option<Arc<sublist::Sublist<u32>>>) {
+    pub(crate) fn set_delivery_deny(&self, deny: Option<DeliveryDeny>) {
         self.has_delivery_deny.store(deny.is_some(), Relaxed);
         *self.delivery_deny.write() = deny;
     }
 
-    /// Would a delivery on `subject` be filtered out by the deny filter?
+    /// Would a delivery on `subject` to a subscription (in `queue`) be
+    /// filtered out by the deny filter?
     #[inline]
-    pub(crate) fn delivery_denied(&self, subject: &[u8]) -> bool {
+    pub(crate) fn delivery_denied(&self, subject: &[u8], queue: Option<&str>) -> bool {
         if !self.has_delivery_deny.load(Relaxed) {
             return false;
         }
         let deny = self.delivery_deny.read();
         let subject = subject_str(subject);
-        deny.as_ref().is_some_and(|d| d.has_interest(&subject))
+        deny.as_ref().is_some_and(|d| d.denies(&subject, queue))
     }
 
     /// Remembers the reply subject of a request delivered to this client,
@@ -1103,7 +1104,7 @@ impl Conn {
                 log::error!("{} - {log_text}", self.prefix);
                 return Ok(());
             }
-            if let Some(deny) = perms.delivery_deny_for(&subject) {
+            if let Some(deny) = perms.delivery_deny_for(&subject, queue.as_deref()) {
                 self.shared.set_delivery_deny(Some(deny));
             }
         }

@@ -17,7 +17,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sublist::subject::pattern_matches;
+use sublist::subject::{pattern_matches, subjects_collide};
 use sublist::{Config, Sublist};
 
 use crate::config::{self, ResponsePermission, SubjectPermission};
@@ -84,7 +84,22 @@ pub struct Permissions {
     responses: Option<ResponsePermission>,
     /// Deny patterns that a wildcard subscription overlaps: messages on them
     /// are dropped at delivery for this user.
-    delivery_deny: Option<Arc<Sublist<u32>>>,
+    delivery_deny: Option<DeliveryDeny>,
+}
+
+/// The subscribe-deny list as a delivery filter: which published subjects a
+/// connection must not receive, on a plain subscription or in a queue group.
+#[derive(Clone)]
+pub struct DeliveryDeny(Arc<List>);
+
+impl DeliveryDeny {
+    /// Must a message on `subject` be withheld from a subscription (in
+    /// `queue`)? nats-server's `checkDenySub`: a plain deny entry matching the
+    /// subject denies it for every subscription; a `"subject queue"` entry
+    /// only for members of a matching queue group.
+    pub fn denies(&self, subject: &str, queue: Option<&str>) -> bool {
+        self.0.matches(subject) || queue.is_some_and(|q| self.0.matches_queue(subject, q))
+    }
 }
 
 impl Permissions {
@@ -95,7 +110,7 @@ impl Permissions {
             .as_ref()
             .and_then(|s| s.deny.as_deref())
             .filter(|d| !d.is_empty())
-            .map(|d| Arc::new(List::new(d).trie));
+            .map(|d| DeliveryDeny(Arc::new(List::new(d))));
         Arc::new(Permissions {
             publish: p.publish.as_ref().map(Filter::new),
             subscribe,
@@ -129,13 +144,19 @@ impl Permissions {
             })
     }
 
-    /// For a wildcard subscription that overlaps a deny pattern: the deny
-    /// list to filter deliveries with (nats-server's message deny filter).
-    pub fn delivery_deny_for(&self, subject: &str) -> Option<Arc<Sublist<u32>>> {
+    /// For an accepted subscription that can still receive a denied subject
+    /// — a wildcard, or a queue subscription, whose subject collides with a
+    /// deny entry — the deny list to filter this connection's deliveries
+    /// with (nats-server's message deny filter, `loadMsgDenyFilterIfNeeded`).
+    pub fn delivery_deny_for(&self, subject: &str, queue: Option<&str>) -> Option<DeliveryDeny> {
         let deny = self.subscribe.as_ref()?.deny.as_ref()?;
-        let wildcard = !sublist::subject::is_literal(subject);
-        let overlaps = deny.entries.iter().any(|(d, _)| subset_match(d, subject));
-        (wildcard && overlaps)
+        let wide = queue.is_some() || !sublist::subject::is_literal(subject);
+        let collides = || {
+            deny.entries
+                .iter()
+                .any(|(d, _)| subjects_collide(d, subject))
+        };
+        (wide && collides())
             .then(|| self.delivery_deny.clone())
             .flatten()
     }
@@ -144,29 +165,6 @@ impl Permissions {
     pub fn responses(&self) -> Option<(i64, Option<Duration>)> {
         self.responses.as_ref().map(|r| (r.max_msgs, r.expires))
     }
-}
-
-/// nats-server's `subjectIsSubsetMatch`: is every subject matched by
-/// `subject` also matched by `pattern`... here used the other way round, as
-/// Go does for deny overlap: is `subject` (a deny entry) within the scope of
-/// `pattern` (the wildcard subscription)?
-fn subset_match(subject: &str, pattern: &str) -> bool {
-    let s: Vec<&str> = subject.split('.').collect();
-    let p: Vec<&str> = pattern.split('.').collect();
-    for (i, pt) in p.iter().enumerate() {
-        if *pt == ">" {
-            return s.len() > i;
-        }
-        let Some(st) = s.get(i) else {
-            return false;
-        };
-        match *pt {
-            "*" if *st != ">" => {}
-            lit if lit == *st => {}
-            _ => return false,
-        }
-    }
-    s.len() == p.len()
 }
 
 #[cfg(test)]
@@ -226,15 +224,31 @@ mod tests {
         assert!(!p.can_subscribe("jobs.a", Some("others")));
         assert!(!p.can_subscribe("other", None));
         // `_INBOX.>` overlaps the deny entry: filter deliveries.
-        assert!(p.delivery_deny_for("_INBOX.>").is_some());
-        assert!(p.delivery_deny_for("_INBOX.abc").is_none());
+        assert!(p.delivery_deny_for("_INBOX.>", None).is_some());
+        assert!(p.delivery_deny_for("_INBOX.abc", None).is_none());
     }
 
     #[test]
-    fn subset() {
-        assert!(subset_match("foo.bar", "foo.*"));
-        assert!(subset_match("foo.bar.baz", "foo.>"));
-        assert!(!subset_match("foo", "foo.>"));
-        assert!(!subset_match("bar.x", "foo.*"));
+    fn the_deny_filter_turns_on_for_whatever_can_reach_a_denied_subject() {
+        let p = perms(&[], &[], &[], &["secret.>", "jobs.* slow"]);
+        for wide in ["*.x", "*.*", ">", "secret.*.y", "*.>"] {
+            assert!(p.delivery_deny_for(wide, None).is_some(), "{wide}");
+        }
+        for narrow in ["*", "public.*", "public.x", "a.b.c"] {
+            assert!(p.delivery_deny_for(narrow, None).is_none(), "{narrow}");
+        }
+        // A queue subscription whose subject collides with a deny entry.
+        assert!(p.delivery_deny_for("jobs.a", Some("slow")).is_some());
+        assert!(p.delivery_deny_for("public.a", Some("slow")).is_none());
+        let deny = p.delivery_deny_for(">", None).unwrap();
+        assert!(deny.denies("secret.x", None));
+        assert!(deny.denies("secret.x", Some("any")));
+        assert!(!deny.denies("public.x", None));
+        assert!(
+            !deny.denies("jobs.a", None),
+            "a queue entry leaves plain subs alone"
+        );
+        assert!(deny.denies("jobs.a", Some("slow")));
+        assert!(!deny.denies("jobs.a", Some("fast")));
     }
 }

@@ -501,7 +501,7 @@ impl Server {
         let client = &sub.client;
         // A closed connection's buffer refuses the push below; no need to
         // ask its cancellation token (a mutex) on every delivery.
-        if client.delivery_denied(msg.subject) {
+        if client.delivery_denied(msg.subject, sub.queue.as_deref()) {
             return false;
         }
         let quota = sub.take_quota();

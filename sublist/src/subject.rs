@@ -78,6 +78,22 @@ pub fn pattern_matches(pattern: &str, subject: &str) -> bool {
     }
 }
 
+/// Can some published subject match both patterns? (nats-server's
+/// `SubjectsCollide`.) Used to decide whether a wildcard subscription reaches
+/// into a subscribe-deny entry, so that its deliveries must be filtered.
+pub fn subjects_collide(a: &str, b: &str) -> bool {
+    let mut a = a.split('.');
+    let mut b = b.split('.');
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return true,
+            (Some(FWC), Some(_)) | (Some(_), Some(FWC)) => return true,
+            (Some(x), Some(y)) if x == PWC || y == PWC || x == y => {}
+            _ => return false,
+        }
+    }
+}
+
 /// The literal prefix of a pattern up to its first wildcard token: every
 /// subject the pattern matches starts with it. Lets a cache scan reject most
 /// entries with one `starts_with`.
@@ -163,6 +179,35 @@ mod tests {
         assert!(pattern_matches("foo.>", "foo.*"));
         assert!(!pattern_matches("foo.bar", "foo.*"));
         assert!(pattern_matches("foo.bar", "foo.bar"));
+    }
+
+    #[test]
+    fn collisions() {
+        for (a, b) in [
+            ("secret.>", "*.x"),
+            ("secret.>", "*.*"),
+            ("secret.>", ">"),
+            ("secret.x", "*.x"),
+            ("secret.*", "*.x"),
+            ("a.b", "a.b"),
+            ("a.*.c", "a.b.>"),
+            ("a.>", "a.b.c.d"),
+        ] {
+            assert!(subjects_collide(a, b), "{a} / {b}");
+            assert!(subjects_collide(b, a), "{b} / {a}");
+        }
+        for (a, b) in [
+            ("secret.>", "*"),
+            ("secret.x", "*.y"),
+            ("a.b", "a.c"),
+            ("a", "a.>"),
+            ("a.*", "a.*.*"),
+            ("a.b.c", "*.b"),
+            ("x.>", "y.*"),
+        ] {
+            assert!(!subjects_collide(a, b), "{a} / {b}");
+            assert!(!subjects_collide(b, a), "{b} / {a}");
+        }
     }
 
     #[test]
