@@ -405,28 +405,54 @@ impl<S> Level<S> {
     }
 }
 
-impl<S> Drop for Level<S> {
-    fn drop(&mut self) {
-        // SAFETY: I5 — a level is dropped only with its node, when nothing can
-        // reach it; it owns the nodes in its current table and its wildcard
-        // slots.
+impl<S> Level<S> {
+    /// Detaches every child this level owns (I5), leaving it empty, and frees
+    /// its table's slot array. Only for a level nothing else can reach.
+    fn take_children(&mut self, into: &mut Vec<Owned<Node<S>>>) {
+        // SAFETY: I5 — called only from `Drop`, when no thread can reach this
+        // level; it owns the nodes in its current table and its wildcard
+        // slots, and each is detached exactly once (the slots are nulled).
         unsafe {
             let guard = epoch::unprotected();
-            let table = self.table.load(Relaxed, guard);
+            let table = self.table.swap(Shared::null(), Relaxed, guard);
             if !table.is_null() {
                 for slot in table.deref().slots.iter() {
                     let node = slot.node.load(Relaxed, guard);
                     if !node.is_null() && node.tag() == 0 {
-                        drop(node.into_owned());
+                        into.push(node.into_owned());
                     }
                 }
                 drop(table.into_owned());
             }
             for child in [&self.pwc, &self.fwc] {
-                let node = child.load(Relaxed, guard);
+                let node = child.swap(Shared::null(), Relaxed, guard);
                 if !node.is_null() {
-                    drop(node.into_owned());
+                    into.push(node.into_owned());
                 }
+            }
+        }
+    }
+}
+
+impl<S> Drop for Level<S> {
+    /// Frees the whole subtree without recursion: a subject may have as many
+    /// tokens as the control line allows (100k and more), and a recursive
+    /// drop would overflow the stack. Every node below is detached from its
+    /// level before it is dropped, so each `Node::drop` here is shallow.
+    fn drop(&mut self) {
+        let mut pending = Vec::new();
+        self.take_children(&mut pending);
+        while let Some(node) = pending.pop() {
+            // SAFETY: I5 — we own `node` (detached above), so its next level
+            // is ours alone.
+            let next = unsafe {
+                node.next
+                    .swap(Shared::null(), Relaxed, epoch::unprotected())
+            };
+            if !next.is_null() {
+                // SAFETY: as above; detached, so freed once.
+                let mut next = unsafe { next.into_owned() };
+                next.take_children(&mut pending);
             }
         }
     }

@@ -545,90 +545,126 @@ fn tokenize(subject: &str) -> Option<Tokens<'_>> {
     tokens.iter().all(|t| !t.is_empty()).then_some(tokens)
 }
 
+/// Branches of a walk still to explore: a level and the index of the token
+/// it matches. Subjects may have as many tokens as the control line allows
+/// (100k and more), so every walk of the trie keeps its own stack on the heap
+/// instead of recursing.
+type Branches<'g, S> = SmallVec<[(&'g Level<S>, usize); 8]>;
+
 /// nats-server's `matchLevel`: at each position add the `>` node's
-/// subscriptions, recurse through the `*` node, and follow the literal child;
-/// after the last token add the literal and `*` nodes.
+/// subscriptions, explore the `*` node's branch, and follow the literal child;
+/// after the last token add the literal and `*` nodes. The `*` branch is
+/// followed first and the literal one deferred (LIFO), so results come in the
+/// order of the recursive walk.
 fn collect<'g, S: Clone>(
-    mut level: &'g Level<S>,
+    root: &'g Level<S>,
     tokens: &[&str],
     out: &mut MatchResult<S>,
     guard: &'g Guard,
     hasher: &ahash::RandomState,
 ) {
     let last = tokens.len() - 1;
-    for (i, token) in tokens.iter().enumerate() {
-        if let Some(fwc) = level.fwc(guard) {
-            fwc.add_to(out, guard);
-        }
-        if let Some(pwc) = level.pwc(guard) {
+    let mut branches: Branches<'g, S> = smallvec::smallvec![(root, 0)];
+    while let Some((mut level, start)) = branches.pop() {
+        for (i, token) in tokens.iter().enumerate().skip(start) {
+            if let Some(fwc) = level.fwc(guard) {
+                fwc.add_to(out, guard);
+            }
+            let literal = level.literal(hasher.hash_one(token), token, guard);
+            let mut wildcard = None;
+            if let Some(pwc) = level.pwc(guard) {
+                if i == last {
+                    pwc.add_to(out, guard);
+                } else {
+                    wildcard = pwc.next(guard);
+                }
+            }
             if i == last {
-                pwc.add_to(out, guard);
-            } else if let Some(next) = pwc.next(guard) {
-                collect(next, &tokens[i + 1..], out, guard, hasher);
+                if let Some(node) = literal {
+                    node.add_to(out, guard);
+                }
+                break;
+            }
+            if let Some(next) = literal.and_then(|n| n.next(guard)) {
+                branches.push((next, i + 1));
+            }
+            match wildcard {
+                Some(next) => level = next,
+                None => break,
             }
         }
-        let Some(node) = level.literal(hasher.hash_one(token), token, guard) else {
-            return;
-        };
-        if i == last {
-            node.add_to(out, guard);
-            return;
-        }
-        let Some(next) = node.next(guard) else {
-            return;
-        };
-        level = next;
     }
 }
 
 /// `collect` that stops at the first subscription.
 fn any<'g, S>(
-    mut level: &'g Level<S>,
+    root: &'g Level<S>,
     tokens: &[&str],
     guard: &'g Guard,
     hasher: &ahash::RandomState,
 ) -> bool {
     let last = tokens.len() - 1;
-    for (i, token) in tokens.iter().enumerate() {
-        if level.fwc(guard).is_some_and(|n| n.has_subs(guard)) {
-            return true;
-        }
-        if let Some(pwc) = level.pwc(guard) {
-            if i == last {
-                if pwc.has_subs(guard) {
-                    return true;
-                }
-            } else if pwc
-                .next(guard)
-                .is_some_and(|next| any(next, &tokens[i + 1..], guard, hasher))
-            {
+    let mut branches: Branches<'g, S> = smallvec::smallvec![(root, 0)];
+    while let Some((mut level, start)) = branches.pop() {
+        for (i, token) in tokens.iter().enumerate().skip(start) {
+            if level.fwc(guard).is_some_and(|n| n.has_subs(guard)) {
                 return true;
             }
+            let literal = level.literal(hasher.hash_one(token), token, guard);
+            if i == last {
+                if level.pwc(guard).is_some_and(|n| n.has_subs(guard))
+                    || literal.is_some_and(|n| n.has_subs(guard))
+                {
+                    return true;
+                }
+                break;
+            }
+            if let Some(next) = literal.and_then(|n| n.next(guard)) {
+                branches.push((next, i + 1));
+            }
+            match level.pwc(guard).and_then(|n| n.next(guard)) {
+                Some(next) => level = next,
+                None => break,
+            }
         }
-        let Some(node) = level.literal(hasher.hash_one(token), token, guard) else {
-            return false;
-        };
-        if i == last {
-            return node.has_subs(guard);
-        }
-        let Some(next) = node.next(guard) else {
-            return false;
-        };
-        level = next;
     }
     false
 }
 
-/// Depth-first walk over every node, rebuilding subjects in `subject`.
+/// Depth-first walk over every node, rebuilding subjects in `subject`; a
+/// level's literal children first, then `*`, then `>`, each followed by its
+/// subtree (pre-order), without recursion.
 fn walk_all<S>(
-    level: &Level<S>,
+    root: &Level<S>,
     subject: &mut String,
     guard: &Guard,
     f: &mut impl FnMut(Subscribed<'_, S>),
 ) {
-    let mut visit = |token: &str, node: &Node<S>, subject: &mut String| {
-        let len = subject.len();
-        if len > 0 {
+    /// A node to visit: its token and the length of its parent's subject.
+    type Visit<'g, S> = (&'g Node<S>, &'g str, usize);
+    fn push_children<'g, S>(
+        level: &'g Level<S>,
+        parent: usize,
+        guard: &'g Guard,
+        stack: &mut Vec<Visit<'g, S>>,
+    ) {
+        let from = stack.len();
+        level.for_each_literal(guard, |node| stack.push((node, &node.token, parent)));
+        if let Some(node) = level.pwc(guard) {
+            stack.push((node, PWC, parent));
+        }
+        if let Some(node) = level.fwc(guard) {
+            stack.push((node, FWC, parent));
+        }
+        // Popped last-in first-out: reverse, so the first child comes first.
+        stack[from..].reverse();
+    }
+    let mut stack = Vec::new();
+    push_children(root, subject.len(), guard, &mut stack);
+    let base = subject.len();
+    while let Some((node, token, parent)) = stack.pop() {
+        subject.truncate(parent);
+        if parent > base {
             subject.push('.');
         }
         subject.push_str(token);
@@ -641,17 +677,10 @@ fn walk_all<S>(
             });
         }
         if let Some(next) = node.next(guard) {
-            walk_all(next, subject, guard, f);
+            push_children(next, subject.len(), guard, &mut stack);
         }
-        subject.truncate(len);
-    };
-    level.for_each_literal(guard, |node| visit(&node.token, node, subject));
-    if let Some(node) = level.pwc(guard) {
-        visit(PWC, node, subject);
     }
-    if let Some(node) = level.fwc(guard) {
-        visit(FWC, node, subject);
-    }
+    subject.truncate(base);
 }
 
 fn new_hasher() -> ahash::RandomState {

@@ -1,0 +1,179 @@
+//! Subjects of 100k tokens, which a 1 MB `max_control_line` lets through
+//! (issue 19, defect 2: the match of such a publish against a deep wildcard
+//! subscription overflowed a worker's stack and aborted the process). Each
+//! path that walks a subject is exercised with one: subscribe and publish,
+//! permissions (allow, deny and the delivery-time deny filter), the match
+//! cache, `/subsz?subs=1`, and interest (`RS+`) and messages over a route.
+
+mod common;
+mod monitor_support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{Event, Raw};
+use nats_server::config::{Options, Permissions, RouteUrl, SubjectPermission, User};
+use nats_server::server::Running;
+use tokio::time::{sleep, Instant};
+
+const TOKENS: usize = 100_000;
+
+fn deep(first: &str, token: &str) -> String {
+    let mut s = String::with_capacity(TOKENS * (token.len() + 1));
+    s.push_str(first);
+    for _ in 1..TOKENS {
+        s.push('.');
+        s.push_str(token);
+    }
+    s
+}
+
+fn options() -> Options {
+    let mut o = common::options();
+    o.max_control_line = 1 << 20;
+    o.authorization.users = Some(vec![
+        User {
+            username: "limited".into(),
+            password: "pw".into(),
+            permissions: Some(Permissions {
+                publish: Some(SubjectPermission {
+                    allow: Some(vec![">".into()]),
+                    deny: Some(vec!["secret.>".into()]),
+                }),
+                subscribe: Some(SubjectPermission {
+                    allow: Some(vec![">".into()]),
+                    deny: Some(vec!["secret.>".into()]),
+                }),
+                allow_responses: None,
+            }),
+            ..User::default()
+        },
+        User {
+            username: "root".into(),
+            password: "pw".into(),
+            ..User::default()
+        },
+    ]);
+    o
+}
+
+async fn login(addr: SocketAddr, user: &str) -> Raw {
+    let mut c = Raw::connect(addr).await;
+    c.send(
+        format!("CONNECT {{\"user\":\"{user}\",\"pass\":\"pw\",\"verbose\":false}}\r\n").as_bytes(),
+    )
+    .await;
+    c.assert_open().await;
+    c
+}
+
+/// The subjects of the MSGs received up to a PONG (the connection must
+/// stay open).
+async fn received(c: &mut Raw) -> Vec<String> {
+    let mut got = Vec::new();
+    for e in c.sync().await {
+        match e {
+            Event::Frame(f) if f == b"PONG\r\n" => return got,
+            Event::Frame(f) if f.starts_with(b"MSG ") => {
+                let line = String::from_utf8_lossy(&f);
+                got.push(line.split(' ').nth(1).unwrap_or_default().to_string());
+            }
+            other => panic!("unexpected {:?}", other),
+        }
+    }
+    panic!("no PONG");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_subjects_through_delivery_permissions_cache_and_subsz() {
+    let (s, mon) = monitor_support::ours(|o| {
+        let http_port = o.http_port;
+        *o = options();
+        o.http_port = http_port;
+    })
+    .await;
+    let stars = deep("*", "*");
+    let literal = deep("a", "a");
+    let secret = deep("secret", "a");
+    let mut limited = login(s.addr, "limited").await;
+    // Accepted: the deny can be reached through it, so deliveries are filtered.
+    limited.send(format!("SUB {stars} 1\r\n").as_bytes()).await;
+    limited.assert_open().await;
+    let mut root = login(s.addr, "root").await;
+    for _ in 0..3 {
+        // Three times: a miss, an admitted miss, then a cache hit.
+        root.send(format!("PUB {literal} 1\r\nx\r\nPUB {secret} 1\r\ny\r\n").as_bytes())
+            .await;
+        root.assert_open().await;
+        assert_eq!(received(&mut limited).await, std::slice::from_ref(&literal));
+    }
+    // Publishing a deep subject against the user's publish permissions.
+    limited
+        .send(format!("PUB {literal} 1\r\nz\r\n").as_bytes())
+        .await;
+    assert_eq!(received(&mut limited).await, std::slice::from_ref(&literal));
+    let subsz = monitor_support::get_json(mon, "/subsz?subs=1").await;
+    assert_eq!(
+        subsz["num_subscriptions"],
+        1,
+        "{}",
+        &subsz.to_string()[..200]
+    );
+    assert_eq!(subsz["subscriptions_list"][0]["subject"], stars.as_str());
+    let connz = monitor_support::get_json(mon, "/connz?subs=1").await;
+    assert_eq!(connz["num_connections"], 2);
+    limited.send(b"UNSUB 1\r\n").await;
+    limited.assert_open().await;
+    assert_eq!(s.server.sublist.count(), 0);
+    s.stop().await;
+}
+
+fn clustered(routes: &[SocketAddr]) -> Options {
+    let mut o = options();
+    o.cluster.name = "deep".into();
+    o.cluster.host = "127.0.0.1".into();
+    o.cluster.port = -1;
+    o.cluster.routes = routes
+        .iter()
+        .map(|a| RouteUrl::parse(&format!("nats-route://{a}")).unwrap())
+        .collect();
+    o
+}
+
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_interest_and_messages_cross_a_route() {
+    let a: Running = common::start(clustered(&[])).await;
+    let b: Running = common::start(clustered(&[a.cluster_addr.unwrap()])).await;
+    until("the route", || {
+        a.server.num_routes() == 1 && b.server.num_routes() == 1
+    })
+    .await;
+    let stars = deep("*", "*");
+    let literal = deep("a", "a");
+    let mut sub = login(a.addr, "root").await;
+    sub.send(format!("SUB {stars} 1\r\nSUB {literal} q 2\r\n").as_bytes())
+        .await;
+    sub.assert_open().await;
+    until("the RS+ at b", || b.server.sublist.has_interest(&literal)).await;
+    let mut publisher = login(b.addr, "root").await;
+    publisher
+        .send(format!("PUB {literal} 1\r\nx\r\n").as_bytes())
+        .await;
+    publisher.assert_open().await;
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while got.len() < 2 && Instant::now() < deadline {
+        got.extend(received(&mut sub).await);
+    }
+    assert_eq!(got, [literal.clone(), literal.clone()]);
+    a.stop().await;
+    b.stop().await;
+}
