@@ -74,6 +74,8 @@ async fn received(c: &mut Raw) -> Vec<String> {
     for e in c.sync().await {
         match e {
             Event::Frame(f) if f == b"PONG\r\n" => return got,
+            // The server's first PING (its RTT measure) may come at any time.
+            Event::Frame(f) if f == b"PING\r\n" => c.send(b"PONG\r\n").await,
             Event::Frame(f) if f.starts_with(b"MSG ") => {
                 let line = String::from_utf8_lossy(&f);
                 got.push(line.split(' ').nth(1).unwrap_or_default().to_string());
@@ -162,7 +164,11 @@ async fn deep_interest_and_messages_cross_a_route() {
     sub.send(format!("SUB {stars} 1\r\nSUB {literal} q 2\r\n").as_bytes())
         .await;
     sub.assert_open().await;
-    until("the RS+ at b", || b.server.sublist.has_interest(&literal)).await;
+    until("both RS+ at b", || {
+        let r = b.server.sublist.matches(&literal);
+        r.plain.len() == 1 && r.queues.len() == 1
+    })
+    .await;
     let mut publisher = login(b.addr, "root").await;
     publisher
         .send(format!("PUB {literal} 1\r\nx\r\n").as_bytes())
@@ -173,7 +179,8 @@ async fn deep_interest_and_messages_cross_a_route() {
     while got.len() < 2 && Instant::now() < deadline {
         got.extend(received(&mut sub).await);
     }
-    assert_eq!(got, [literal.clone(), literal.clone()]);
+    assert_eq!(got.len(), 2, "messages received");
+    assert!(got.iter().all(|s| *s == literal));
     a.stop().await;
     b.stop().await;
 }

@@ -63,7 +63,8 @@ async fn received(c: &mut Raw) -> Vec<String> {
                 let line = String::from_utf8_lossy(&f);
                 Some(line.lines().next().unwrap_or_default().to_string())
             }
-            Event::Frame(f) if f == b"PONG\r\n" => None,
+            // The server's first PING (its RTT measure) may come at any time.
+            Event::Frame(f) if f == b"PONG\r\n" || f == b"PING\r\n" => None,
             other => panic!("unexpected {other:?}"),
         })
         .collect()
