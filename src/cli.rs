@@ -16,10 +16,11 @@
 //! -bogus`). Expressing that in clap needs a pre-parser that does the whole
 //! job anyway, so the flag table below is hand-written.
 //!
-//! Deliberate differences: `-js`/`--jetstream` and `-sd`/`--store_dir`
-//! are refused (`JetStream is not supported by this server (core NATS
-//! only)`); a `--routes` entry that is not a URL is an error instead of
-//! a crash later.
+//! Deliberate differences: `-js`/`--jetstream` is refused (`JetStream is
+//! not supported by this server (core NATS only)`), while `-sd`/
+//! `--store_dir` alone is accepted and unused, as nats-server does with
+//! JetStream off; a `--routes` entry that is not a URL is an error instead
+//! of a crash later.
 
 use std::fmt;
 
@@ -637,9 +638,7 @@ fn apply_flags(cli: &Cli, o: &mut Options) -> Result<(), CliError> {
             (FlagValue::Bool(b), Syslog) => o.syslog = *b,
             (FlagValue::Bool(b), NoAdvertise) => o.cluster.no_advertise = *b,
             (FlagValue::Bool(true), JetStream) => return Err(CliError::JetStreamUnsupported),
-            (FlagValue::Str(s), StoreDir) if !s.is_empty() => {
-                return Err(CliError::JetStreamUnsupported)
-            }
+            (FlagValue::Str(s), StoreDir) => o.store_dir = s.clone(),
             _ => {}
         }
     }

@@ -83,10 +83,36 @@ fn multi_letter_single_dash_flags() {
         (SignalCommand::Reload, Some("123"))
     );
     assert!(matches!(opts_err(&["-js"]), CliError::JetStreamUnsupported));
-    assert!(matches!(
-        opts_err(&["-sd", "/tmp/x"]),
-        CliError::JetStreamUnsupported
-    ));
+    assert_eq!(opts(&["-sd", "/tmp/x"]).store_dir, "/tmp/x");
+}
+
+#[test]
+fn store_dir_without_jetstream_is_accepted() {
+    assert_eq!(opts(&["--store_dir", "/tmp/x"]).store_dir, "/tmp/x");
+    assert_eq!(opts(&["-sd=/tmp/y", "-js=false"]).store_dir, "/tmp/y");
+    for args in [&["--jetstream"][..], &["-sd", "/tmp/x", "-js"]] {
+        let e = opts_err(args);
+        assert!(matches!(e, CliError::JetStreamUnsupported), "{args:?}");
+        assert_eq!(
+            (e.to_string().as_str(), e.exit_code()),
+            (
+                "JetStream is not supported by this server (core NATS only)",
+                1
+            )
+        );
+    }
+    // As nats-server: the flag is set before the file is read, so a
+    // store_dir in the file too is a duplicate.
+    let conf = std::env::temp_dir().join(format!("cli-flags-sd-{}.conf", std::process::id()));
+    std::fs::write(&conf, "store_dir: /tmp/z\n").unwrap();
+    let c = conf.to_str().unwrap();
+    assert_eq!(opts(&["-c", c]).store_dir, "/tmp/z");
+    let e = opts_err(&["-c", c, "-sd", "/tmp/x"]);
+    std::fs::remove_file(&conf).unwrap();
+    assert_eq!(
+        e.to_string(),
+        format!("{c}:1:0: Duplicate 'store_dir' configuration\n")
+    );
 }
 
 #[test]

@@ -301,6 +301,76 @@ fn unsupported_features_are_refused_clearly() {
 }
 
 #[test]
+fn jetstream_that_stays_off_is_accepted() {
+    for text in [
+        "store_dir: /data/js\n",
+        "storedir: \"/data/js\"\n",
+        "jetstream: disabled\n",
+        "jetstream: DISABLE\n",
+        "jetstream: false\n",
+        "jetstream: no\n",
+        "jetstream { enabled: false }\n",
+        "jetstream {\n  enable: false\n  store: /data/js\n  max_mem: 1G\n  strict: true\n  limits { max_ack_pending: 5 }\n}\n",
+    ] {
+        let (o, w) = from_text(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert!(w.is_empty(), "{text}");
+        let want = if text.contains("/data/js") { "/data/js" } else { "" };
+        assert_eq!(o.store_dir, want, "{text}");
+    }
+}
+
+#[test]
+fn jetstream_errors_have_nats_server_texts() {
+    // Each text as nats-server 2.15.1 prints it for the same file.
+    for (text, want) in [
+        (
+            "jetstream: foo\n",
+            "t.conf:1:0: Expected 'enabled' or 'disabled' for string value, got 'foo'\n",
+        ),
+        (
+            "jetstream: 5\n",
+            "t.conf:1:0: Expected map, bool or string to define JetStream, got int64\n",
+        ),
+        (
+            "store_dir: 5\n",
+            "t.conf:1:0: interface conversion: interface {} is int64, not string\n",
+        ),
+        (
+            "store_dir: /a\njetstream { enabled: false, store_dir: /b }\n",
+            "t.conf:2:29: Duplicate 'store_dir' configuration\n",
+        ),
+        (
+            "jetstream { enabled: \"false\" }\n",
+            "t.conf:1:0: interface conversion: interface {} is string, not bool\n",
+        ),
+        (
+            "port: 4222\njetstream {\n  enabled: false\n  store_dir: 5\n}\n",
+            "t.conf:2:1: interface conversion: interface {} is int64, not string\n",
+        ),
+        (
+            "port: 4222\njetstream {\n  enabled: false\n  strict: 5\n}\n",
+            "t.conf:4:3: Expected 'true' or 'false' for bool value, got '%!s(int64=5)'\n",
+        ),
+        (
+            "jetstream { enabled: false, bogus: 1 }\n",
+            "t.conf:1:28: unknown field \"bogus\"\n",
+        ),
+        // Enabling forms: refused as before.
+        (
+            "jetstream: enabled\n",
+            "t.conf:1:0: field \"jetstream\" is not supported by this server (core NATS only)\n",
+        ),
+        (
+            "jetstream { store_dir: /a }\n",
+            "t.conf:1:0: field \"jetstream\" is not supported by this server (core NATS only)\n",
+        ),
+    ] {
+        let e = from_text(text).unwrap_err();
+        assert_eq!(e.to_string(), want, "{text}");
+    }
+}
+
+#[test]
 fn several_errors_are_all_reported() {
     let e = from_text("foo: 1\nbar: 2\nport: \"x\"\n").unwrap_err();
     assert_eq!(

@@ -8,10 +8,11 @@
 //! never checks cross-field rules (that is `validate.rs`, run at startup).
 //!
 //! Deliberate differences from nats-server, each with its own message:
-//! * keys of features this server does not implement (JetStream, accounts,
-//!   leaf nodes, gateways, websocket, MQTT, operators/resolvers, OCSP…) are
-//!   errors (`field "jetstream" is not supported by this server (core NATS
-//!   only)`) instead of being silently honoured;
+//! * keys of features this server does not implement (accounts, leaf
+//!   nodes, gateways, websocket, MQTT, operators/resolvers, OCSP…, and a
+//!   `jetstream` that enables JetStream: see `jetstream.rs`) are errors
+//!   (`field "gateway" is not supported by this server (core NATS only)`)
+//!   instead of being silently honoured;
 //! * numbers that do not fit the field (a negative size, a port above
 //!   65535) are errors (`port value 70000 is out of range`) where Go would
 //!   wrap or fail later;
@@ -43,9 +44,6 @@ const UNSUPPORTED: &[&str] = &[
     "gateway",
     "leaf",
     "leafnodes",
-    "store_dir",
-    "storedir",
-    "jetstream",
     "proxy_protocol",
     "ocsp",
     "ocsp_cache",
@@ -185,6 +183,8 @@ fn apply_key(
         "ping_interval" => o.ping_interval = duration("ping_interval", v, rep)?,
         "ping_max" => o.ping_max = num(key, v)?,
         "tls" => o.tls = Some(super::tls::parse_tls(v, true)?),
+        "store_dir" | "storedir" => super::jetstream::apply_store_dir(o, v)?,
+        "jetstream" => super::jetstream::apply_jetstream(o, key, v, rep)?,
         "allow_non_tls" => o.allow_non_tls = bool_of(v)?,
         "write_deadline" => o.write_deadline = duration("write_deadline", v, rep)?,
         "lame_duck_duration" => {

@@ -11,13 +11,14 @@
 //! the user sees nats-server's texts. It never starts listeners, never logs
 //! and never exits the process; every difference from nats-server is listed
 //! in the doc of the file that makes it (`apply.rs`, `auth.rs`, `cluster.rs`,
-//! `tls.rs`, `url.rs`, `parse.rs`).
+//! `jetstream.rs`, `tls.rs`, `url.rs`, `parse.rs`).
 
 mod apply;
 mod auth;
 mod cluster;
 mod error;
 pub mod go;
+mod jetstream;
 mod lexer;
 mod options;
 mod parse;

@@ -117,6 +117,10 @@ pub struct Options {
     pub max_closed_clients: usize,
     pub disable_sublist_cache: bool,
     pub no_header_support: bool,
+    /// `store_dir` (file, also inside a disabled `jetstream {}`) or
+    /// `-sd`/`--store_dir`: accepted and unused, as nats-server does with
+    /// JetStream off (this server has no JetStream); empty when unset.
+    pub store_dir: String,
 }
 
 impl Default for Options {
@@ -166,6 +170,7 @@ impl Default for Options {
             max_closed_clients: DEFAULT_MAX_CLOSED_CLIENTS,
             disable_sublist_cache: false,
             no_header_support: false,
+            store_dir: String::new(),
         }
     }
 }

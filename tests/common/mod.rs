@@ -75,6 +75,12 @@ impl RealServer {
     /// temporary file and passed as `-c` when given, and waits until the port
     /// accepts connections.
     pub async fn start(binary: &Path, config: Option<&str>) -> RealServer {
+        RealServer::start_with(binary, config, &[]).await
+    }
+
+    /// [`RealServer::start`] with extra command-line `args` (after `-c`,
+    /// before `-a`/`-p`).
+    pub async fn start_with(binary: &Path, config: Option<&str>, args: &[&str]) -> RealServer {
         let conf = config.map(|text| {
             let path = std::env::temp_dir().join(format!(
                 "nats-ptests-{}-{}.conf",
@@ -92,6 +98,7 @@ impl RealServer {
             if let Some(conf) = &conf {
                 cmd.arg("-c").arg(conf);
             }
+            cmd.args(args);
             cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
