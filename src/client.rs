@@ -30,7 +30,7 @@ use std::time::{Duration, SystemTime};
 use atomic_waker::AtomicWaker;
 use bytes::{Buf, Bytes, BytesMut};
 use parking_lot::{Mutex, RwLock};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::either::Either;
@@ -334,8 +334,7 @@ pub(crate) fn unix_nanos() -> u64 {
 }
 
 /// Serves one accepted client socket until it closes: INFO, then TLS when
-/// configured (after the plaintext INFO, as nats-server does, or before it
-/// with `handshake_first`), then the protocol.
+/// configured (in the order `client_tls` decides), then the protocol.
 ///
 /// The setup runs when this is called, and the future it returns is the
 /// connection's task: a plain `fn` rather than an `async fn`, because an
@@ -359,86 +358,27 @@ pub fn serve(
     shared.meta.lock().prefix = base_prefix.shared();
     log::debug!("{base_prefix} - Client connection created");
     let nonce = server.auth().needs_nonce().then(crate::auth::new_nonce);
-    let info = server.client_info_line(cid, addr, nonce.as_deref());
+    let info = crate::info::Info {
+        nonce: nonce.clone(),
+        ..server.client_info(cid, addr)
+    };
 
     let Some(tls) = server.tls_acceptor() else {
         let (rd, wr) = conn::split_tcp(&shared, socket);
-        return Either::Left(serve_stream(server, shared, rd, wr, Some(info), nonce));
+        let info = Some(info.to_line());
+        return Either::Left(serve_stream(server, shared, rd, wr, info, nonce));
     };
     // Boxed: the handshake and the TLS stream types would otherwise enlarge
     // every connection's task, plain ones included.
-    Either::Right(Box::pin(serve_tls(
+    Either::Right(Box::pin(crate::client_tls::serve_tls(
         server, socket, shared, tls, info, nonce,
     )))
-}
-
-/// [`serve`] for a server with TLS configured.
-async fn serve_tls(
-    server: Arc<Server>,
-    mut socket: TcpStream,
-    shared: Arc<ClientShared>,
-    tls: tokio_rustls::TlsAcceptor,
-    info: Vec<u8>,
-    nonce: Option<String>,
-) {
-    let opts = server.options();
-    let base_prefix = ConnPrefix::client(shared.addr, shared.cid);
-    let handshake_first = opts.tls.as_ref().is_some_and(|t| t.handshake_first);
-    let timeout = opts
-        .tls
-        .as_ref()
-        .map_or(Duration::from_secs(2), |t| t.timeout);
-    if !handshake_first {
-        if socket.write_all(&info).await.is_err() {
-            return;
-        }
-        if opts.allow_non_tls && !looks_like_tls(&socket).await {
-            let (rd, wr) = conn::split_tcp(&shared, socket);
-            return serve_stream(server, shared, rd, wr, None, nonce).await;
-        }
-    }
-    log::debug!("{base_prefix} - Starting TLS client connection handshake");
-    // A client speaking plaintext gets no TLS alert, just the close, as
-    // with nats-server (whose TLS stack refuses such a record silently).
-    let first_record = tokio::time::timeout(timeout, looks_like_tls(&socket)).await;
-    if !matches!(first_record, Ok(true)) {
-        let why = match first_record {
-            Ok(_) => "tls: first record does not look like a TLS handshake",
-            Err(_) => "timeout",
-        };
-        log::error!("{base_prefix} - TLS handshake error: {why}");
-        server.record_failed_client(&shared, ClosedState::TlsHandshakeError);
-        return;
-    }
-    match tokio::time::timeout(timeout, tls.accept(socket)).await {
-        Ok(Ok(stream)) => {
-            log::debug!("{base_prefix} - TLS handshake complete");
-            let (rd, wr) = tokio::io::split(stream);
-            let info = handshake_first.then_some(info);
-            serve_stream(server, shared, rd, wr, info, nonce).await
-        }
-        Ok(Err(e)) => {
-            log::error!("{base_prefix} - TLS handshake error: {e}");
-            server.record_failed_client(&shared, ClosedState::TlsHandshakeError);
-        }
-        Err(_) => {
-            log::error!("{base_prefix} - TLS handshake error: timeout");
-            server.record_failed_client(&shared, ClosedState::TlsHandshakeError);
-        }
-    }
-}
-
-/// With `allow_non_tls`: does the client start a TLS handshake (a TLS record
-/// begins with 0x16), or speak plaintext?
-async fn looks_like_tls(socket: &TcpStream) -> bool {
-    let mut first = [0u8; 1];
-    matches!(socket.peek(&mut first).await, Ok(1) if first[0] == 0x16)
 }
 
 /// The connection over any stream (plain TCP halves or TLS): registration,
 /// the read loop with the writer beside it in this one task, and teardown.
 /// `info` is queued first unless it was already written in plaintext.
-async fn serve_stream<R, W>(
+pub(crate) async fn serve_stream<R, W>(
     server: Arc<Server>,
     shared: Arc<ClientShared>,
     mut rd: R,

@@ -13,6 +13,7 @@ pub mod parser;
 
 pub mod auth;
 pub mod client;
+mod client_tls;
 pub mod close;
 pub mod conn;
 pub mod connect;

@@ -10,84 +10,19 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::pki::{pki, tls_config, Pki};
 use futures::StreamExt;
-use nats_server::config::{
-    Options, Permissions, ResponsePermission, SubjectPermission, TlsConfig, User,
-};
+use nats_server::config::{Options, Permissions, ResponsePermission, SubjectPermission, User};
 use nats_server::server::{start, Running};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{sleep, timeout, Instant};
 
 const WAIT: Duration = Duration::from_secs(5);
-
-/// A throwaway PKI: a CA, a server certificate for localhost/127.0.0.1,
-/// a client certificate from the CA, and one from an unknown CA.
-struct Pki {
-    _dir: tempfile::TempDir,
-    ca: PathBuf,
-    server_cert: PathBuf,
-    server_key: PathBuf,
-    client_cert: PathBuf,
-    client_key: PathBuf,
-    rogue_cert: PathBuf,
-    rogue_key: PathBuf,
-}
-
-fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
-}
-
-fn pki() -> Pki {
-    let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, text: String| {
-        let p = dir.path().join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    };
-    let issuer = ca("test ca");
-    let rogue_ca = ca("rogue ca");
-    let leaf = |names: Vec<String>, by: &CertifiedIssuer<'static, KeyPair>| {
-        let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(names)
-            .unwrap()
-            .signed_by(&key, by)
-            .unwrap();
-        (cert.pem(), key.serialize_pem())
-    };
-    let (sc, sk) = leaf(vec!["localhost".into(), "127.0.0.1".into()], &issuer);
-    let (cc, ck) = leaf(vec!["client".into()], &issuer);
-    let (rc, rk) = leaf(vec!["client".into()], &rogue_ca);
-    Pki {
-        ca: write("ca.pem", issuer.pem()),
-        server_cert: write("server.pem", sc),
-        server_key: write("server.key", sk),
-        client_cert: write("client.pem", cc),
-        client_key: write("client.key", ck),
-        rogue_cert: write("rogue.pem", rc),
-        rogue_key: write("rogue.key", rk),
-        _dir: dir,
-    }
-}
-
-fn tls_config(p: &Pki, verify: bool) -> TlsConfig {
-    TlsConfig {
-        cert_file: p.server_cert.display().to_string(),
-        key_file: p.server_key.display().to_string(),
-        ca_file: p.ca.display().to_string(),
-        verify,
-        ..TlsConfig::default()
-    }
-}
 
 async fn server(f: impl FnOnce(&mut Options)) -> Running {
     let mut o = Options {

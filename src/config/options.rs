@@ -388,7 +388,11 @@ pub struct TlsConfig {
     pub curve_preferences: Vec<String>,
     /// Lower-case hex SHA-256 of SubjectPublicKeyInfo.
     pub pinned_certs: Vec<String>,
+    /// `handshake_first`/`first`/`immediate`: the TLS handshake before INFO.
     pub handshake_first: bool,
+    /// With `handshake_first`: how long to wait for the client's handshake
+    /// before serving it the classic way (`auto` = 50 ms, or a duration);
+    /// `None` (also for `0s` or a negative duration) = no fallback.
     pub handshake_first_fallback: Option<Duration>,
     /// `min_version` (`1.2`, `1.3`).
     pub min_version: String,

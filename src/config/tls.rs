@@ -210,10 +210,11 @@ fn handshake_first(tc: &mut TlsConfig, key: &str, v: &Value) -> R<()> {
                 tc.handshake_first = true;
                 tc.handshake_first_fallback = Some(std::time::Duration::from_millis(50));
             }
-            _ => match go::parse_duration(s) {
-                Ok(d) => {
+            // Go accepts any duration; zero or negative means no fallback.
+            _ => match go::parse_duration_signed(s) {
+                Ok((negative, d)) => {
                     tc.handshake_first = true;
-                    tc.handshake_first_fallback = Some(d);
+                    tc.handshake_first_fallback = Some(d).filter(|d| !negative && !d.is_zero());
                 }
                 Err(_) => {
                     return Err(Diag::invalid(

@@ -7,6 +7,8 @@
 //! (also while a failing test unwinds).
 #![allow(dead_code)] // each test crate uses a different subset
 
+pub mod pki;
+
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
