@@ -7,7 +7,8 @@
 //! * prefix `127.0.0.1:54321 - cid:5` (clients) or `… - rid:5` (routes);
 //!   after CONNECT a client prefix gains the Go-quoted descriptor built from
 //!   `version`, `lang`, `name` (`"v1.2.3:go:svc-a"`, `"python:svc-a"`,
-//!   `"svc-a"`), and in 2.12+ the auth identity (`"$G/user:alice"`);
+//!   `"svc-a"`), and in 2.12+ the auth identity (`"$G/user:alice"`), each
+//!   cut to [`super::CLIENT_TEXT_MAX`] bytes (nats-server keeps them whole);
 //! * op traces `<prefix> - <<- [PUB foo r 5]`, `->>` outbound, `<->`
 //!   internal;
 //! * payload traces `<prefix> - <<- MSG_PAYLOAD: ["hello"]`, Go-quoted, cut
@@ -26,13 +27,14 @@
 //! write them raw); payloads are quoted, so they never lose bytes.
 
 use std::borrow::Cow;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use regex::bytes::Regex;
 
-use super::quote::{go_quote_inner, go_quote_into};
+use super::clip::clip_quoted;
+use super::quote::go_quote_inner;
 
 /// What kind of connection a prefix names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,7 +102,8 @@ impl ConnPrefix {
             .flatten()
         {
             text.push_str(" - ");
-            go_quote_into(&mut text, part.as_bytes());
+            // The peer chose these: bounded, as every peer value in a line.
+            write!(text, "{}", clip_quoted(part)).expect("writing to a String");
         }
         ConnPrefix {
             base_len: self.base_len,
@@ -295,6 +298,25 @@ mod tests {
         assert_eq!(
             s(redact_secrets(br#"CONNECT {"password":"p1","pass":"p2"}"#)),
             r#"CONNECT {"password":"[REDACTED]","pass":"[REDACTED]"}"#
+        );
+    }
+
+    #[test]
+    fn described_prefix_bounds_the_client_parts() {
+        let base = ConnPrefix::client("127.0.0.1:4222".parse().unwrap(), 7);
+        let name = "K".repeat(100_000);
+        let user = "u".repeat(1_000);
+        let p = base.described("1.2.3", "go", &name, Some(&user));
+        let want = format!(
+            "127.0.0.1:4222 - cid:7 - \"v1.2.3:go:{}...\" - \"{}...\"",
+            "K".repeat(super::super::CLIENT_TEXT_MAX - 10),
+            "u".repeat(super::super::CLIENT_TEXT_MAX)
+        );
+        assert_eq!(p.as_str(), want);
+        let short = base.described("1.2.3", "go", "svc-a", None);
+        assert_eq!(
+            short.as_str(),
+            r#"127.0.0.1:4222 - cid:7 - "v1.2.3:go:svc-a""#
         );
     }
 

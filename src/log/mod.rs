@@ -44,9 +44,15 @@
 //! failed reopen or rotation is logged and retried instead of exiting or
 //! panicking; `logfile_max_num` survives a reopen (nats-server forgets it);
 //! invalid UTF-8 in a traced op line prints as U+FFFD; trace payload and
-//! redaction rules follow 2.15 (see `conn.rs`). The optional JSON format
+//! redaction rules follow 2.15 (see `conn.rs`); a value a peer controls
+//! (subject, queue, sid, user or client name) is written with at most
+//! [`CLIENT_TEXT_MAX`] bytes and marked `...`, where nats-server writes it
+//! whole, and a CONNECT that is not JSON shows its first
+//! [`BODY_SNIPPET_MAX`] bytes, redacted, where nats-server shows Go's JSON
+//! error (`clip.rs`). The optional JSON format
 //! ([`LogFormat::Json`]) is ours and off by default.
 
+mod clip;
 mod conn;
 mod file;
 mod format;
@@ -60,6 +66,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+pub use clip::{clip, clip_body, clip_quoted, Clip, BODY_SNIPPET_MAX, CLIENT_TEXT_MAX, CUT_MARKER};
 pub use conn::{
     client_descriptor, format_op_trace, format_payload_trace, redact_secrets, ConnKind, ConnPrefix,
     TraceDir,
