@@ -736,7 +736,7 @@ impl Conn {
                 log::error!(
                     "{} - Client Error {}",
                     self.prefix,
-                    String::from_utf8_lossy(text.of(data))
+                    log::clip(text.of(data))
                 );
                 Err(ClosedState::ClientClosed)
             }
@@ -799,14 +799,11 @@ impl Conn {
         self.shared.out.wake();
     }
 
-    /// `User "alice"` for violation log lines (nats-server's getAuthUser).
+    /// `User "alice"` for violation log lines (nats-server's getAuthUser),
+    /// the name bounded like every client value in a log line.
     fn auth_user(&self) -> String {
         let user = self.shared.meta.lock().user.clone();
-        if user.is_empty() {
-            "User \"\"".to_string()
-        } else {
-            format!("User {user:?}")
-        }
+        format!("User {}", log::clip_quoted(&*user))
     }
 
     fn auth_violation(&mut self) {
@@ -843,7 +840,11 @@ impl Conn {
             AuthOutcome::Denied { user } => {
                 self.auth_violation();
                 match user {
-                    Some(u) => log::error!("{} - authentication error - User {u:?}", self.prefix),
+                    Some(u) => log::error!(
+                        "{} - authentication error - User {}",
+                        self.prefix,
+                        log::clip_quoted(&*u)
+                    ),
                     None => log::error!("{} - authentication error", self.prefix),
                 }
                 return Err(ClosedState::AuthenticationViolation);
@@ -905,10 +906,10 @@ impl Conn {
                 let text = format!("Permissions Violation for Publish to {:?}", &*subject);
                 self.send_err(&text);
                 log::error!(
-                    "{} - Publish Violation - {}, Subject {:?}",
+                    "{} - Publish Violation - {}, Subject {}",
                     self.prefix,
                     self.auth_user(),
-                    &*subject
+                    log::clip_quoted(msg.subject)
                 );
                 return Ok(());
             }
@@ -920,18 +921,18 @@ impl Conn {
             self.send_err(&text);
             return Ok(());
         }
-        if let Some(reply) = msg.reply.filter(|r| r.starts_with(b"_R_.")) {
+        if let Some(raw_reply) = msg.reply.filter(|r| r.starts_with(b"_R_.")) {
             // Reserved for service-import replies in nats-server.
-            let reply = subject_str(reply);
+            let reply = subject_str(raw_reply);
             self.send_err(&format!(
                 "Permissions Violation for Publish with Reply of {:?}",
                 &*reply
             ));
             log::error!(
-                "{} - Publish Violation - {}, Reply {:?}",
+                "{} - Publish Violation - {}, Reply {}",
                 self.prefix,
                 self.auth_user(),
-                &*reply
+                log::clip_quoted(raw_reply)
             );
             return Ok(());
         }
@@ -991,7 +992,12 @@ impl Conn {
     /// nats-server's order: the subscription limit first (even for a sid
     /// that exists), then a duplicate sid is ignored (whatever its subject),
     /// then the subject is validated.
-    fn subscribe(&mut self, subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) -> Result<(), Close> {
+    fn subscribe(
+        &mut self,
+        raw_subject: &[u8],
+        raw_queue: Option<&[u8]>,
+        sid: &[u8],
+    ) -> Result<(), Close> {
         {
             let subs = self.shared.subs.lock();
             if self.max_subs > 0 && subs.len() >= self.max_subs {
@@ -1006,8 +1012,8 @@ impl Conn {
                 return Ok(());
             }
         }
-        let subject = subject_str(subject);
-        let queue = queue.map(subject_str);
+        let subject = subject_str(raw_subject);
+        let queue = raw_queue.map(subject_str);
         if !sublist::subject::is_valid_subject(&subject)
             || !queue
                 .as_deref()
@@ -1018,14 +1024,13 @@ impl Conn {
         }
         if let Some(perms) = self.perms.clone() {
             if !perms.can_subscribe(&subject, queue.as_deref()) {
-                let sid = String::from_utf8_lossy(sid);
+                let (sid, subject_q) = (log::clip(sid), log::clip_quoted(raw_subject));
                 let (text, log_text) = match queue.as_deref() {
                     None => (
                         format!("Permissions Violation for Subscription to {:?}", &*subject),
                         format!(
-                            "Subscription Violation - {}, Subject {:?}, SID {sid}",
+                            "Subscription Violation - {}, Subject {subject_q}, SID {sid}",
                             self.auth_user(),
-                            &*subject
                         ),
                     ),
                     Some(q) => (
@@ -1034,9 +1039,9 @@ impl Conn {
                             &*subject
                         ),
                         format!(
-                            "Subscription Violation - {}, Subject {:?}, Queue: {q:?}, SID {sid}",
+                            "Subscription Violation - {}, Subject {subject_q}, Queue: {}, SID {sid}",
                             self.auth_user(),
-                            &*subject
+                            log::clip_quoted(raw_queue.unwrap_or_default())
                         ),
                     ),
                 };
@@ -1178,10 +1183,10 @@ fn server_auth_timeout(opts: &crate::config::Options) -> Duration {
 
 fn connect_error_log(e: ConnectError, json: &[u8]) -> String {
     match e {
-        ConnectError::Malformed => format!(
-            "processConnect Parse Error: {:?}",
-            String::from_utf8_lossy(json)
-        ),
+        // nats-server writes Go's JSON error here, never the body; we show
+        // the body's first bytes, as many as it shows of a bad op, with the
+        // secrets hidden.
+        ConnectError::Malformed => format!("processConnect Parse Error: {}", log::clip_body(json)),
         ConnectError::InvalidProtocol => "invalid client protocol".to_string(),
         ConnectError::NoRespondersRequiresHeaders => {
             "no responders requires headers support".to_string()

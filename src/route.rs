@@ -400,9 +400,9 @@ impl Server {
                         opts.connect_error_reports.max(1) as u64
                     };
                     if attempt == 1 || attempt % every == 0 {
-                        log::error!("Error trying to connect to route (attempt {attempt}): dial tcp {target}: {why}");
+                        log::error!("Error trying to connect to route (attempt {attempt}): dial tcp {}: {why}", log::clip(&target));
                     } else {
-                        log::debug!("Error trying to connect to route (attempt {attempt}): dial tcp {target}: {why}");
+                        log::debug!("Error trying to connect to route (attempt {attempt}): dial tcp {}: {why}", log::clip(&target));
                     }
                     if !explicit && attempt > u64::from(opts.cluster.connect_retries) {
                         break;
@@ -597,10 +597,10 @@ impl Server {
                 return Err(());
             }
             log::debug!(
-                "{} - Replacing duplicate remote route {:?} (keeping the one {:?} dialled)",
+                "{} - Replacing duplicate remote route {} (keeping the one {} dialled)",
                 existing.shared.prefix(),
-                entry.peer.server_id,
-                new_by
+                log::clip_quoted(&entry.peer.server_id),
+                log::clip_quoted(new_by)
             );
             existing.shared.close(ClosedState::DuplicateRoute, true);
         }
@@ -1173,11 +1173,7 @@ impl RouteConn {
             }
             Op::Ok => Ok(()),
             Op::Err { text } => {
-                log::error!(
-                    "{} - Route Error {}",
-                    self.prefix,
-                    String::from_utf8_lossy(text.of(data))
-                );
+                log::error!("{} - Route Error {}", self.prefix, log::clip(text.of(data)));
                 Err(ClosedState::ClientClosed)
             }
             // The route-role parser never yields PUB/SUB/UNSUB.
@@ -1190,9 +1186,9 @@ impl RouteConn {
     fn connect(&mut self, json: &[u8]) -> Result<(), ClosedState> {
         let Ok(connect) = serde_json::from_slice::<RouteConnect>(json) else {
             log::error!(
-                "{} - processRouteConnect Parse Error: {:?}",
+                "{} - processRouteConnect Parse Error: {}",
                 self.prefix,
-                String::from_utf8_lossy(json)
+                log::clip_body(json)
             );
             return Err(ClosedState::ProtocolViolation);
         };
@@ -1232,9 +1228,9 @@ impl RouteConn {
             );
             self.send(text.as_bytes());
             log::error!(
-                "{} - Rejecting connection, cluster name {:?} does not match {ours:?}",
+                "{} - Rejecting connection, cluster name {} does not match {ours:?}",
                 self.prefix,
-                connect.cluster
+                log::clip_quoted(&connect.cluster)
             );
             return Err(ClosedState::ClusterNameConflict);
         }
@@ -1287,17 +1283,18 @@ impl RouteConn {
                 && !info.cluster_dynamic
             {
                 log::error!(
-                    "{} - Cluster name conflict: {cluster:?} vs {ours:?}",
-                    self.prefix
+                    "{} - Cluster name conflict: {} vs {ours:?}",
+                    self.prefix,
+                    log::clip_quoted(cluster)
                 );
                 return Err(ClosedState::ClusterNameConflict);
             }
         }
         if !self.solicited && !info.server_name.is_empty() && info.server_name == self.server.name {
             log::error!(
-                "{} - Remote server has a duplicate name: {:?}",
+                "{} - Remote server has a duplicate name: {}",
                 self.prefix,
-                info.server_name
+                log::clip_quoted(&info.server_name)
             );
             return Err(ClosedState::DuplicateServerName);
         }
@@ -1326,15 +1323,15 @@ impl RouteConn {
             solicited: self.solicited,
         };
         log::debug!(
-            "{} - Registering remote route {:?}",
+            "{} - Registering remote route {}",
             self.prefix,
-            info.server_id
+            log::clip_quoted(&info.server_id)
         );
         if self.server.register_route(entry).is_err() {
             log::debug!(
-                "{} - Detected duplicate remote route {:?}",
+                "{} - Detected duplicate remote route {}",
                 self.prefix,
-                info.server_id
+                log::clip_quoted(&info.server_id)
             );
             return Err(ClosedState::DuplicateRoute);
         }
@@ -1420,10 +1417,13 @@ async fn dial(target: &str) -> std::io::Result<TcpStream> {
     let Some(&addr) = addrs.get(fastrand::usize(..addrs.len().max(1))) else {
         return Err(std::io::Error::new(
             std::io::ErrorKind::NotFound,
-            format!("lookup {target}: no such host"),
+            format!("lookup {}: no such host", log::clip(target)),
         ));
     };
-    log::debug!("Trying to connect to route on {target} ({addr})");
+    log::debug!(
+        "Trying to connect to route on {} ({addr})",
+        log::clip(target)
+    );
     TcpStream::connect(addr).await
 }
 

@@ -539,7 +539,7 @@ impl Server {
                 "{} - Auto-unsubscribe limit of {} reached for sid '{}'",
                 client.prefix(),
                 sub.max(),
-                String::from_utf8_lossy(&sub.sid)
+                log::clip(&sub.sid)
             );
             self.remove_sub(&sub.0);
         }
