@@ -52,11 +52,15 @@ pub async fn start(mut opts: Options) -> Running {
 }
 
 /// The real nats-server binary at `path`, if it is installed; prints a
-/// notice naming `test` when it is not.
+/// notice naming `test` when it is not. Under CI (`CI` set), where
+/// `.ci/run` installs both real servers, a missing one fails the test
+/// instead: a comparison must not pass because its reference is absent.
 pub fn real_binary(path: &str, test: &str) -> Option<PathBuf> {
     let p = Path::new(path);
     if p.is_file() {
         Some(p.to_path_buf())
+    } else if std::env::var_os("CI").is_some() {
+        panic!("{path} not found: .ci/run installs it, and {test} needs it");
     } else {
         eprintln!("NOTICE: {path} not found; skipping the comparison in {test}");
         None
