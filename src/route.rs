@@ -526,11 +526,22 @@ impl Server {
         urls
     }
 
-    /// Sends the current INFO to clients that accept async INFO.
+    /// Sends the current INFO to clients that accept async INFO, unless the
+    /// server is shutting down: its routes close then too, and each removal
+    /// would tell clients still connected that the cluster shrank, down to
+    /// this server alone (nats-server's `sendAsyncInfoToClients` sends
+    /// nothing once shutting down either).
     fn push_async_info(&self) {
+        let urls = self.connect_urls();
+        // Checked after reading the routes: a route the shutdown removed was
+        // removed after the token was cancelled, so `urls` lacks none yet.
+        if self.is_shutting_down() {
+            return;
+        }
         for client in self.clients() {
             if client.wants_async_info() {
-                let line = self.client_info_line(client.cid, client.addr, None);
+                let info = self.client_info_with(client.cid, client.addr, urls.clone());
+                let line = info.to_line();
                 if let crate::outbound::Push::Queued { .. } = client.out.push_proto(&line) {
                     client.out.wake();
                 }

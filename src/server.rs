@@ -204,6 +204,16 @@ impl Server {
 
     /// The INFO a client gets.
     pub fn client_info(&self, cid: u64, addr: SocketAddr) -> Info {
+        self.client_info_with(cid, addr, self.connect_urls())
+    }
+
+    /// [`Server::client_info`] advertising `connect_urls`.
+    pub(crate) fn client_info_with(
+        &self,
+        cid: u64,
+        addr: SocketAddr,
+        connect_urls: Vec<String>,
+    ) -> Info {
         let opts = self.options();
         Info {
             server_id: self.id.clone(),
@@ -222,7 +232,7 @@ impl Server {
             client_id: Some(cid),
             client_ip: Some(addr.ip().to_string()),
             cluster: self.cluster.name_if_enabled(),
-            connect_urls: self.connect_urls(),
+            connect_urls,
             ..Info::default()
         }
     }

@@ -1,8 +1,11 @@
 //! Clustering with routes: three of our servers pointed at one seed form a
 //! full mesh; messages, wildcards and queue groups cross every pair; a node
 //! killed and restarted rejoins with its interest; wrong route credentials
-//! are refused. Mixed clusters with the real nats-server are in
+//! are refused; a node shutting down never tells its clients that the
+//! cluster shrank. Mixed clusters with the real nats-server are in
 //! `cluster_interop.rs`, the partition test in `cluster_partition.rs`.
+
+mod common;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -471,4 +474,96 @@ async fn servers_dialling_each_other_keep_exactly_one_route() {
         b.server.shutdown();
         sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The connect_urls of an INFO frame, or `None` for any other frame.
+fn info_urls(frame: &[u8]) -> Option<HashSet<String>> {
+    if !frame.starts_with(b"INFO ") {
+        return None;
+    }
+    let info = common::info_json(frame);
+    let urls = info["connect_urls"].as_array().cloned().unwrap_or_default();
+    Some(
+        urls.iter()
+            .map(|u| u.as_str().unwrap_or_default().to_string())
+            .collect(),
+    )
+}
+
+/// A raw client on `n` that takes async INFO and has seen `want` advertised.
+async fn raw_client(n: &Running, want: &HashSet<String>) -> common::Raw {
+    let mut raw = common::Raw::connect(n.addr).await;
+    assert_eq!(info_urls(&raw.info).as_ref(), Some(want), "first INFO");
+    raw.send(b"CONNECT {\"verbose\":false,\"protocol\":1}\r\n")
+        .await;
+    assert_eq!(
+        raw.sync().await.last(),
+        Some(&common::Event::frame(b"PONG\r\n"))
+    );
+    raw
+}
+
+/// Everything `raw` receives until the server closes it (bounded), as the
+/// connect_urls of each INFO among it.
+async fn infos_until_closed(raw: &mut common::Raw) -> Vec<HashSet<String>> {
+    let mut infos = Vec::new();
+    loop {
+        match raw.next(WAIT).await {
+            common::Event::Frame(f) => infos.extend(info_urls(&f)),
+            common::Event::Closed => return infos,
+            common::Event::Timeout => panic!("the stopping server did not close the client"),
+        }
+    }
+}
+
+/// Issue 19, defect 7: while a clustered node shuts down (`Server::shutdown`,
+/// what the SIGINT handler calls), its routes close too; no INFO may then
+/// tell its clients that the cluster shrank (to this node alone), or they
+/// forget the servers to reconnect to. A race: each round a fresh node A
+/// joins B and C, takes several clients, and stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_never_shrinks_the_advertised_cluster() {
+    const ROUNDS: usize = 30;
+    const CLIENTS: usize = 8;
+    let b = node(0, &[]).await;
+    let c = node(0, &[b.cluster_addr.unwrap()]).await;
+    mesh(&[&b, &c]).await;
+    let (mut shrunk, mut rounds) = (0, 0);
+    for _ in 0..ROUNDS {
+        let a = node(0, &[b.cluster_addr.unwrap()]).await;
+        mesh(&[&a, &b, &c]).await;
+        let all: HashSet<String> = [&a, &b, &c].iter().map(|n| n.addr.to_string()).collect();
+        wait_for("A to advertise all three", || {
+            a.server.connect_urls().into_iter().collect::<HashSet<_>>() == all
+        })
+        .await;
+        let mut clients = Vec::new();
+        for _ in 0..CLIENTS {
+            clients.push(raw_client(&a, &all).await);
+        }
+        a.server.shutdown();
+        let before = shrunk;
+        for raw in &mut clients {
+            let infos = infos_until_closed(raw).await;
+            if infos.iter().any(|urls| !urls.is_superset(&all)) {
+                shrunk += 1;
+                eprintln!("advertised {all:?}, then during shutdown {infos:?}");
+            }
+        }
+        rounds += usize::from(shrunk > before);
+        a.stop().await;
+        wait_for("B and C to drop A", || {
+            b.server.num_routes() == 1 && c.server.num_routes() == 1
+        })
+        .await;
+    }
+    assert_eq!(
+        shrunk,
+        0,
+        "clients told of a smaller cluster during shutdown: {shrunk} of {} clients, \
+         in {rounds} of {ROUNDS} rounds",
+        ROUNDS * CLIENTS
+    );
+    b.server.shutdown();
+    c.server.shutdown();
 }
