@@ -3,11 +3,13 @@
 //!
 //! Sequence, as nats-server: stop accepting clients (the route listener
 //! stays); tell routes (INFO `ldm:true`) and clients that take async INFO
-//! (INFO `ldm:true` with this server's URLs removed from `connect_urls`);
-//! wait `lame_duck_grace_period`; close the clients spread over the rest of
-//! `lame_duck_duration` (at most one second apart); then shut down. SIGTERM
-//! does not cut it short (nats-server#1973). Must never drop a client
-//! without first sending what was queued for it.
+//! (INFO `ldm:true` with this server's URLs removed from `connect_urls`, and
+//! from every INFO after it); wait `lame_duck_grace_period`; close the
+//! clients spread over the rest of `lame_duck_duration` (at most one second
+//! apart); then shut down. SIGTERM does not cut it short (nats-server#1973).
+//! Must never drop a client without first sending what was queued for it,
+//! nor tell one of a cluster without the other servers (`push_async_info`
+//! sends nothing once shutting down).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -69,20 +71,15 @@ impl Server {
             entry.shared.out.push_proto(&self.route_ldm_info());
             entry.shared.out.wake();
         }
-        let ours = self.own_client_urls();
-        let others: Vec<String> = self
-            .connect_urls()
-            .into_iter()
-            .filter(|u| !ours.contains(u))
-            .collect();
+        // Without ours: `connect_urls` leaves them out from now on.
+        let others = self.connect_urls();
         for client in self.clients() {
             if !client.wants_async_info() {
                 continue;
             }
             let info = Info {
                 ldm: true,
-                connect_urls: others.clone(),
-                ..self.client_info(client.cid, client.addr)
+                ..self.client_info_with(client.cid, client.addr, others.clone())
             };
             client.out.push_proto(&info.to_line());
             client.out.wake();

@@ -505,12 +505,17 @@ impl Server {
     }
 
     /// `connect_urls` for client INFO: ours plus every routed peer's
-    /// (unless `no_advertise`); empty when not clustered.
+    /// (unless `no_advertise`); empty when not clustered. In lame duck mode
+    /// without ours, for good: as nats-server, clients are never sent back.
     pub fn connect_urls(&self) -> Vec<String> {
         if !self.cluster.enabled() {
             return Vec::new();
         }
-        let mut urls = self.own_client_urls();
+        let mut urls = if self.is_lame_duck() {
+            Vec::new()
+        } else {
+            self.own_client_urls()
+        };
         if !self.options().cluster.no_advertise {
             for entry in self.routes.lock().values() {
                 if entry.peer.ldm {

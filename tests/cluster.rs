@@ -567,3 +567,47 @@ async fn shutdown_never_shrinks_the_advertised_cluster() {
     b.server.shutdown();
     c.server.shutdown();
 }
+
+/// Issue 19, defect 7, lame duck: once a node announced lame duck mode (INFO
+/// `ldm:true` listing only the others), later INFOs never bring it back nor
+/// drop the others: not when a new peer joins (nats-server forgets its own
+/// URLs at the announcement), not when the node is stopped meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lame_duck_infos_never_bring_the_node_back_nor_drop_others() {
+    let mut o = options(0, &[]);
+    o.lame_duck_grace_period = Duration::from_secs(30);
+    o.lame_duck_duration = Duration::from_secs(60);
+    let a = start(o).await.unwrap();
+    let b = node(0, &[a.cluster_addr.unwrap()]).await;
+    let c = node(0, &[a.cluster_addr.unwrap()]).await;
+    mesh(&[&a, &b, &c]).await;
+    let url = |n: &Running| n.addr.to_string();
+    let all: HashSet<String> = [&a, &b, &c].iter().map(|n| url(n)).collect();
+    wait_for("A to advertise all three", || {
+        a.server.connect_urls().into_iter().collect::<HashSet<_>>() == all
+    })
+    .await;
+    let mut raw = raw_client(&a, &all).await;
+
+    a.server.enter_lame_duck();
+    let ldm = raw.frame().await;
+    assert_eq!(common::info_json(&ldm)["ldm"], true, "{ldm:?}");
+    let others: HashSet<String> = [url(&b), url(&c)].into();
+    assert_eq!(info_urls(&ldm), Some(others.clone()), "the lame duck INFO");
+
+    // A new peer joins: A tells its clients, without itself.
+    let d = node(0, &[b.cluster_addr.unwrap()]).await;
+    mesh(&[&a, &b, &c, &d]).await;
+    let joined: HashSet<String> = [url(&b), url(&c), url(&d)].into();
+    let update = raw.frame().await;
+    assert_eq!(info_urls(&update), Some(joined.clone()), "after D joined");
+
+    // Stopped during the grace period: nothing shrinks on the way out.
+    a.server.shutdown();
+    for urls in infos_until_closed(&mut raw).await {
+        assert_eq!(urls, joined, "an INFO while A stopped");
+    }
+    for n in [&b, &c, &d] {
+        n.server.shutdown();
+    }
+}
