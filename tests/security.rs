@@ -470,12 +470,6 @@ fn binary_with_auth(
     (child, log)
 }
 
-fn rss_kb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_never_logged_and_failed_logins_do_not_grow_memory() {
     let dir = tempfile::tempdir().unwrap();
@@ -518,12 +512,12 @@ async fn credentials_never_logged_and_failed_logins_do_not_grow_memory() {
         failed_login().await;
     }
     sleep(Duration::from_millis(500)).await;
-    let before = rss_kb(child.id());
+    let before = common::rss_kib(child.id());
     for _ in 0..10_000 {
         failed_login().await;
     }
     sleep(Duration::from_millis(500)).await;
-    let after = rss_kb(child.id());
+    let after = common::rss_kib(child.id());
     let _ = child.kill();
     let _ = child.wait();
     let log = log.lock().unwrap().clone();

@@ -67,10 +67,13 @@ pub fn real_binary(path: &str, test: &str) -> Option<PathBuf> {
     }
 }
 
-/// A real nats-server child process, killed on drop.
+/// A server binary as a child process (the real nats-server, or ours as
+/// `env!("CARGO_BIN_EXE_nats-server")`), killed on drop.
 pub struct RealServer {
     child: Child,
     pub addr: SocketAddr,
+    /// The HTTP monitor, when started with [`RealServer::start_monitored`].
+    pub monitor: Option<SocketAddr>,
     conf: Option<PathBuf>,
 }
 
@@ -81,12 +84,32 @@ impl RealServer {
     /// temporary file and passed as `-c` when given, and waits until the port
     /// accepts connections.
     pub async fn start(binary: &Path, config: Option<&str>) -> RealServer {
-        RealServer::start_with(binary, config, &[]).await
+        RealServer::launch(binary, config, &[], false).await
     }
 
     /// [`RealServer::start`] with extra command-line `args` (after `-c`,
     /// before `-a`/`-p`).
     pub async fn start_with(binary: &Path, config: Option<&str>, args: &[&str]) -> RealServer {
+        RealServer::launch(binary, config, args, false).await
+    }
+
+    /// Like [`RealServer::start`], with the HTTP monitor on another free
+    /// port (`-m`), in [`RealServer::monitor`].
+    pub async fn start_monitored(binary: &Path, config: Option<&str>) -> RealServer {
+        RealServer::launch(binary, config, &[], true).await
+    }
+
+    /// The child's process id (for `/proc/<pid>/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    async fn launch(
+        binary: &Path,
+        config: Option<&str>,
+        args: &[&str],
+        monitored: bool,
+    ) -> RealServer {
         let conf = config.map(|text| {
             let path = std::env::temp_dir().join(format!(
                 "nats-ptests-{}-{}.conf",
@@ -105,8 +128,12 @@ impl RealServer {
                 cmd.arg("-c").arg(conf);
             }
             cmd.args(args);
-            cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()])
-                .stdin(Stdio::null())
+            cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()]);
+            let monitor = monitored.then(|| SocketAddr::from(([127, 0, 0, 1], free_port())));
+            if let Some(m) = monitor {
+                cmd.args(["-m", &m.port().to_string()]);
+            }
+            cmd.stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
             let child = cmd.spawn().expect("spawn nats-server");
@@ -114,6 +141,7 @@ impl RealServer {
             let mut server = RealServer {
                 child,
                 addr,
+                monitor,
                 conf: None,
             };
             let deadline = Instant::now() + Duration::from_secs(5);
@@ -144,6 +172,19 @@ impl Drop for RealServer {
             let _ = std::fs::remove_file(conf);
         }
     }
+}
+
+/// The resident set size of process `pid` in KiB (`VmRSS`).
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .expect("a VmRSS line");
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS in kB")
 }
 
 fn free_port() -> u16 {
