@@ -23,7 +23,7 @@ use std::time::Duration;
     name = "nats-bench",
     version,
     about = "Load tool for NATS servers: publish, subscribe, fan-out, queue, request/reply, \
-             idle connections and wildcard matching, with exact counts"
+             idle connections, wildcard matching and subscription churn, with exact counts"
 )]
 struct Cli {
     /// Server address (host:port or nats://host:port).
@@ -32,7 +32,8 @@ struct Cli {
     /// Payload size in bytes (suffixes k/KiB, m/MiB are binary).
     #[arg(long, global = true, default_value = "16", value_parser = parse_size)]
     size: usize,
-    /// Messages (or requests) to send in all; with --duration, whichever comes first.
+    /// Messages (requests; `churn`: SUB/UNSUB pairs) to send in all; with --duration,
+    /// whichever comes first.
     #[arg(short = 'n', long, global = true)]
     msgs: Option<u64>,
     /// How long to send for (e.g. 500ms, 10s, 2m; a bare number is seconds).
@@ -140,6 +141,16 @@ enum Cmd {
         #[arg(long, default_value_t = 4)]
         sub_conns: usize,
     },
+    /// One connection subscribing and unsubscribing distinct subjects (-n pairs, default
+    /// 200k): server RSS before, after the warm-up and at the end.
+    Churn {
+        /// SUB/UNSUB pairs before the measured ones.
+        #[arg(long, default_value_t = 20_000)]
+        warmup: u64,
+        /// Subscriptions held at once: SUBs sent before their UNSUBs.
+        #[arg(long, default_value_t = 200)]
+        held: usize,
+    },
     /// The publisher against an in-process sink: the tool's own ceiling (ignores --server).
     Sink {
         /// Publisher connections.
@@ -189,6 +200,7 @@ fn scenario(cmd: Cmd) -> Scenario {
             wildcards,
             sub_conns,
         },
+        Cmd::Churn { warmup, held } => Scenario::Churn { warmup, held },
         Cmd::Sink { pubs } => Scenario::Sink { pubs },
     }
 }

@@ -101,12 +101,16 @@ pub struct Report {
     pub setup: Option<Setup>,
     /// Server RSS in KiB at the end of the run (with a server pid).
     pub server_rss_kib: Option<u64>,
-    /// Server RSS in KiB before the run (`idle` and `subjects` with a server pid).
+    /// Server RSS in KiB before the run (`idle`, `subjects` and `churn` with a server pid).
     pub server_rss_before_kib: Option<u64>,
     /// Server RSS in KiB once every subscription is in place, before any publish (`subjects`
     /// with a server pid).
     #[serde(default)]
     pub server_rss_subscribed_kib: Option<u64>,
+    /// Server RSS in KiB after the warm-up, before the measured work (`churn` with a server
+    /// pid).
+    #[serde(default)]
+    pub server_rss_warm_kib: Option<u64>,
 }
 
 impl Report {
@@ -127,6 +131,7 @@ impl Report {
             server_rss_kib: None,
             server_rss_before_kib: None,
             server_rss_subscribed_kib: None,
+            server_rss_warm_kib: None,
         }
     }
 
@@ -168,6 +173,7 @@ impl Report {
             optu(self.server_rss_kib),
             optu(self.server_rss_before_kib),
             optu(self.server_rss_subscribed_kib),
+            optu(self.server_rss_warm_kib),
         ];
         debug_assert_eq!(cells.len(), CSV_COLUMNS.len());
         let mut line = cells.join(",");
@@ -256,14 +262,22 @@ impl Report {
                 .server_rss_subscribed_kib
                 .map(|s| format!(" (subscribed, before publishing: {} KiB)", group(s)))
                 .unwrap_or_default();
-            let _ = writeln!(t, "  server    RSS {} KiB{before}{subscribed}", group(rss));
+            let warm = self
+                .server_rss_warm_kib
+                .map(|w| format!(" (after the warm-up: {} KiB)", group(w)))
+                .unwrap_or_default();
+            let _ = writeln!(
+                t,
+                "  server    RSS {} KiB{before}{subscribed}{warm}",
+                group(rss)
+            );
         }
         t
     }
 }
 
 /// The CSV header, one name per column of [`Report::to_csv_row`].
-pub const CSV_COLUMNS: [&str; 27] = [
+pub const CSV_COLUMNS: [&str; 28] = [
     "scenario",
     "server_version",
     "server_addr",
@@ -291,6 +305,7 @@ pub const CSV_COLUMNS: [&str; 27] = [
     "server_rss_kib",
     "server_rss_before_kib",
     "server_rss_subscribed_kib",
+    "server_rss_warm_kib",
 ];
 
 /// The CSV header line, ending in a newline.

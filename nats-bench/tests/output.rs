@@ -38,6 +38,7 @@ fn full_report() -> Report {
     r.server_rss_kib = Some(123_456);
     r.server_rss_before_kib = Some(10_000);
     r.server_rss_subscribed_kib = Some(99_999);
+    r.server_rss_warm_kib = Some(55_555);
     r
 }
 
@@ -95,6 +96,10 @@ fn check_csv_row(row: &HashMap<String, String>, r: &Report) {
         "server_rss_subscribed_kib",
         r.server_rss_subscribed_kib.map(|v| v as f64),
     );
+    opt(
+        "server_rss_warm_kib",
+        r.server_rss_warm_kib.map(|v| v as f64),
+    );
 }
 
 #[test]
@@ -111,13 +116,14 @@ fn json_round_trips_exactly() {
 
 #[test]
 fn json_without_later_fields_still_parses() {
-    // A report written before `server_rss_subscribed_kib` existed.
+    // A report written before `server_rss_subscribed_kib` and `server_rss_warm_kib` existed.
     let mut v: serde_json::Value = serde_json::from_str(&full_report().to_json()).unwrap();
-    v.as_object_mut()
-        .unwrap()
-        .remove("server_rss_subscribed_kib");
+    let fields = v.as_object_mut().unwrap();
+    fields.remove("server_rss_subscribed_kib");
+    fields.remove("server_rss_warm_kib");
     let back: Report = serde_json::from_value(v).unwrap();
     assert_eq!(back.server_rss_subscribed_kib, None);
+    assert_eq!(back.server_rss_warm_kib, None);
     assert_eq!(back.server_rss_kib, Some(123_456));
 }
 
@@ -147,6 +153,7 @@ fn text_mentions_every_number_group() {
         "connections",
         "RSS 123,456 KiB",
         "99,999 KiB",
+        "55,555 KiB",
     ] {
         assert!(t.contains(needle), "{needle:?} missing from\n{t}");
     }

@@ -250,6 +250,60 @@ async fn subjects_reads_rss_before_and_with_the_subscriptions() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn churn_makes_every_pair_and_reads_rss_three_times() {
+    let Some(srv) = common::server("churn") else {
+        return;
+    };
+    let mut o = common::opts(&srv.addr);
+    o.server_pid = Some(srv.pid);
+    o.msgs = Some(30_000); // more than one PING/PONG chunk
+    let sc = Scenario::Churn {
+        warmup: 2_000,
+        held: 200,
+    };
+    let rep = run(&sc, &o).await.unwrap();
+    version_ok(&rep);
+    assert_eq!(rep.scenario, "churn");
+    let s = rep.setup.clone().unwrap();
+    assert_eq!((s.what.as_str(), s.count), ("SUB/UNSUB pairs", 30_000));
+    assert!(s.seconds > 0.0 && s.per_sec > 0.0, "{s:?}");
+    for rss in [
+        rep.server_rss_before_kib,
+        rep.server_rss_warm_kib,
+        rep.server_rss_kib,
+    ] {
+        assert!(rss.unwrap() > 1000, "{rep:?}");
+    }
+    assert!(rep.publish.is_none() && rep.receive.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn churn_rounds_up_to_whole_batches_and_stops_at_the_duration() {
+    let Some(srv) = common::server("churn-batches") else {
+        return;
+    };
+    let mut o = common::opts(&srv.addr);
+    o.msgs = Some(1_000);
+    let sc = Scenario::Churn {
+        warmup: 0,
+        held: 300,
+    };
+    let rep = run(&sc, &o).await.unwrap();
+    assert_eq!(rep.setup.unwrap().count, 1_200);
+    assert_eq!(rep.server_rss_kib, None, "no pid, no RSS");
+
+    o.msgs = None;
+    o.duration = Some(Duration::from_millis(300));
+    let rep = run(&sc, &o).await.unwrap();
+    let s = rep.setup.unwrap();
+    assert!(s.count > 0 && s.count % 300 == 0, "{s:?}");
+    assert!(s.seconds >= 0.3 && s.seconds < 10.0, "{s:?}");
+
+    let none = Scenario::Churn { warmup: 0, held: 0 };
+    assert!(run(&none, &o).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sink_takes_every_byte() {
     // No server needed.
     let mut o = common::opts("unused:0");

@@ -13,11 +13,13 @@
 //! | `reqrep` | [`reqrep`] | request/reply round trips, latency percentiles |
 //! | `idle` | [`idle`] | N connections with one SUB each: setup time, server RSS |
 //! | `subjects` | [`subjects`] | publishes over many subjects against many wildcard subscriptions |
+//! | `churn` | [`churn`] | one connection subscribing and unsubscribing distinct subjects: server RSS |
 //! | `sink` | [`sink`] | the publisher against an in-process TCP sink: the tool's own ceiling |
 //!
 //! **What it must never do.** Start a loop without a bound: [`Options::bound`] refuses options
 //! with neither a message count nor a duration, and every wait for the server has a timeout.
 
+pub mod churn;
 pub mod fanout;
 pub mod idle;
 pub mod publish;
@@ -225,6 +227,13 @@ pub enum Scenario {
         /// Connections the subscriptions are spread over.
         sub_conns: usize,
     },
+    /// One connection subscribing and unsubscribing distinct subjects, `held` at a time.
+    Churn {
+        /// SUB/UNSUB pairs before the measured ones.
+        warmup: u64,
+        /// Subscriptions held at once: SUBs sent before their UNSUBs.
+        held: usize,
+    },
     /// The publisher against an in-process sink (no server involved).
     Sink {
         /// Publisher connections.
@@ -244,6 +253,7 @@ impl Scenario {
             Scenario::ReqRep { .. } => "reqrep",
             Scenario::Idle { .. } => "idle",
             Scenario::Subjects { .. } => "subjects",
+            Scenario::Churn { .. } => "churn",
             Scenario::Sink { .. } => "sink",
         }
     }
@@ -272,6 +282,7 @@ pub async fn run(scenario: &Scenario, opts: &Options) -> Result<Report> {
             wildcards,
             sub_conns,
         } => subjects::run(opts, *subjects, *wildcards, *sub_conns).await?,
+        Scenario::Churn { warmup, held } => churn::run(opts, *warmup, *held).await?,
         Scenario::Sink { pubs } => sink::run(opts, *pubs).await?,
     };
     if let (Some(pid), None) = (opts.server_pid, report.server_rss_kib) {

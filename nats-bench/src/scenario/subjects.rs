@@ -143,7 +143,8 @@ pub fn expected_deliveries(matches: &[u32], sent: u64) -> u64 {
     (sent / s) * whole + part
 }
 
-fn splitmix64(mut z: u64) -> u64 {
+/// A bijective mix of `z` (splitmix64's finaliser).
+pub(crate) fn splitmix64(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
