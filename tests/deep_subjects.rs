@@ -58,13 +58,7 @@ fn options() -> Options {
 }
 
 async fn login(addr: SocketAddr, user: &str) -> Raw {
-    let mut c = Raw::connect(addr).await;
-    c.send(
-        format!("CONNECT {{\"user\":\"{user}\",\"pass\":\"pw\",\"verbose\":false}}\r\n").as_bytes(),
-    )
-    .await;
-    c.assert_open().await;
-    c
+    Raw::login(addr, user, "pw").await
 }
 
 /// The subjects of the MSGs received up to a PONG (the connection must

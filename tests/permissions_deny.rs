@@ -44,13 +44,7 @@ fn options(users: bool) -> Options {
 }
 
 async fn login(addr: SocketAddr, user: &str) -> Raw {
-    let mut c = Raw::connect(addr).await;
-    c.send(
-        format!("CONNECT {{\"user\":\"{user}\",\"pass\":\"pw\",\"verbose\":false}}\r\n").as_bytes(),
-    )
-    .await;
-    c.assert_open().await;
-    c
+    Raw::login(addr, user, "pw").await
 }
 
 /// The MSG lines a connection has received (payloads dropped), up to a PONG.

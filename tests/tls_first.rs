@@ -49,6 +49,11 @@ async fn server(text: &str) -> Running {
     common::start(o).await
 }
 
+/// The fallback window the running server parsed from its `tls {}` block.
+fn fallback(s: &Running) -> Option<Duration> {
+    s.server.options().tls.as_ref()?.handshake_first_fallback
+}
+
 fn connector(p: &Pki) -> tokio_rustls::TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pki_types::CertificateDer::pem_file_iter(&p.ca).unwrap() {
@@ -161,15 +166,7 @@ async fn async_nats_round_trip(p: &Pki, addr: SocketAddr, tls_first: bool) {
 async fn duration_fallback_serves_both_kinds_of_client() {
     let p = pki();
     let s = server(&conf(&p, "handshake_first: 300ms", "")).await;
-    assert_eq!(
-        s.server
-            .options()
-            .tls
-            .as_ref()
-            .unwrap()
-            .handshake_first_fallback,
-        Some(Duration::from_millis(300))
-    );
+    assert_eq!(fallback(&s), Some(Duration::from_millis(300)));
     async_nats_round_trip(&p, s.addr, true).await;
     async_nats_round_trip(&p, s.addr, false).await;
     assert_eq!(probe_first(s.addr, &p).await, Some((true, false)));
@@ -190,12 +187,7 @@ async fn auto_fallback_serves_both_kinds_of_client() {
     let p = pki();
     let s = server(&conf(&p, "first: auto", "")).await;
     assert_eq!(
-        s.server
-            .options()
-            .tls
-            .as_ref()
-            .unwrap()
-            .handshake_first_fallback,
+        fallback(&s),
         Some(Duration::from_millis(50)),
         "nats-server's DEFAULT_TLS_HANDSHAKE_FIRST_FALLBACK_DELAY"
     );
@@ -221,15 +213,7 @@ async fn fallback_with_allow_non_tls_lets_plaintext_in() {
 async fn handshake_first_true_has_no_fallback() {
     let p = pki();
     let s = server(&conf(&p, "handshake_first: true", "")).await;
-    assert_eq!(
-        s.server
-            .options()
-            .tls
-            .as_ref()
-            .unwrap()
-            .handshake_first_fallback,
-        None
-    );
+    assert_eq!(fallback(&s), None);
     async_nats_round_trip(&p, s.addr, true).await;
     assert_eq!(probe_first(s.addr, &p).await, Some((true, false)));
     // A client waiting for INFO gets nothing; the TLS timeout closes it.

@@ -4,31 +4,9 @@
 //!
 //! One test per binary: the counting allocator is process-wide.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
+mod counting;
 
 use sublist::Sublist;
-
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards to the system allocator, only counting bytes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
 
 /// Drives the global epoch forward until every retired object is freed.
 fn settle() {
@@ -56,7 +34,7 @@ fn churn_returns_to_baseline() {
     s.clear_cache();
     settle();
     let nodes = s.node_count();
-    let bytes = LIVE.load(Relaxed);
+    let bytes = counting::live();
 
     for round in 0..20u64 {
         let subjects: Vec<String> = (0..2000)
@@ -102,7 +80,7 @@ fn churn_returns_to_baseline() {
     assert_eq!(s.node_count(), nodes, "every churned node is unlinked");
     s.clear_cache();
     settle();
-    let after = LIVE.load(Relaxed);
+    let after = counting::live();
     // Allow for crossbeam's own bookkeeping (a thread-local bag, queue nodes).
     let slack = 16 * 1024;
     assert!(

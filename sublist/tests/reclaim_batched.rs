@@ -13,31 +13,9 @@
 //!
 //! One test per binary: the counting allocator is process-wide.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
+mod counting;
 
 use sublist::Sublist;
-
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards to the system allocator, only counting bytes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
 
 /// A random-looking three-token subject, distinct for every `n`
 /// (`a1b2c3d.x7y8z9w.k1l2m3n` style, as a fresh inbox per request makes).
@@ -71,12 +49,12 @@ fn distinct_subject_churn_stays_flat_without_help() {
     for round in 0..100 {
         batch(&s, round);
     }
-    let warm = LIVE.load(Relaxed);
+    let warm = counting::live();
     // 200 k SUB/UNSUB pairs: about 200 MB retained before the fix.
     for round in 100..1100 {
         batch(&s, round);
     }
-    let after = LIVE.load(Relaxed);
+    let after = counting::live();
     assert_eq!(s.count(), 1);
     assert_eq!(s.node_count(), nodes, "every churned node is unlinked");
     eprintln!(

@@ -265,6 +265,16 @@ impl Raw {
         c
     }
 
+    /// Connects, reads INFO and logs in as `user` (non-verbose), checking
+    /// that the server accepted the CONNECT.
+    pub async fn login(addr: SocketAddr, user: &str, pass: &str) -> Raw {
+        let mut c = Raw::connect(addr).await;
+        let connect = serde_json::json!({"user": user, "pass": pass, "verbose": false});
+        c.send(format!("CONNECT {connect}\r\n").as_bytes()).await;
+        c.assert_open().await;
+        c
+    }
+
     /// The INFO JSON as a value.
     pub fn info_json(&self) -> serde_json::Value {
         info_json(&self.info)
