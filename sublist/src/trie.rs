@@ -422,7 +422,7 @@ where
             return MatchRef(Inner::Owned(Arc::new(result)));
         }
         let installed = self.cache.install(hash, subject, gen0, result, guard);
-        reclaim::keep_up(guard);
+        reclaim::keep_up_after_install(guard);
         match installed {
             Ok(cached) => MatchRef(Inner::Shared(cached)),
             Err(result) => MatchRef(Inner::Owned(result)),

@@ -4,7 +4,7 @@
 //! eviction and replacement, batch removal, enumeration, and drop with
 //! garbage still deferred. Runs under plain `cargo test` too.
 
-use std::sync::Arc;
+use std::sync::{Arc, Barrier};
 use std::thread;
 
 use sublist::{Config, Sublist};
@@ -98,4 +98,53 @@ fn readers_and_a_writer_on_two_threads() {
     // Dropped with retired garbage still waiting in the collector.
     drop(s);
     assert!(flush_until(|| Arc::strong_count(&v) == 1));
+}
+
+/// The server's pattern: many changes under one outer pin, each of which may
+/// help the collector (`reclaim.rs`), while another thread holds a match
+/// result and a subscription value it read before they were removed.
+#[test]
+fn changes_under_one_pin_help_collect_while_a_reader_holds_results() {
+    let s = Arc::new(small());
+    let held = Arc::new("held".to_string());
+    s.insert("h.x", None, held.clone()).unwrap();
+    let (matched, churned) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
+    let reader = {
+        let (s, matched, churned) = (s.clone(), matched.clone(), churned.clone());
+        thread::spawn(move || {
+            let guard = s.pin();
+            let r = s.match_in("h.x", &guard);
+            let value = r.plain.first().cloned();
+            matched.wait();
+            // The writer churns, removes h.x and collects while this guard
+            // is pinned.
+            churned.wait();
+            assert_eq!(r.plain.len(), 1, "a held result never changes");
+            value
+        })
+    };
+    matched.wait();
+    let values: Vec<Arc<String>> = (0..6).map(|i| Arc::new(i.to_string())).collect();
+    for round in 0..3 {
+        let _batch = s.pin();
+        for (i, v) in values.iter().enumerate() {
+            s.insert(&format!("c{round}.{i}.t"), None, v.clone())
+                .unwrap();
+        }
+        let _ = s.matches(&format!("c{round}.0.t"));
+        for (i, v) in values.iter().enumerate() {
+            s.remove(&format!("c{round}.{i}.t"), None, v).unwrap();
+        }
+    }
+    s.remove("h.x", None, &held).unwrap();
+    churned.wait();
+    let value = reader
+        .join()
+        .unwrap()
+        .expect("the reader saw the subscription");
+    assert!(Arc::ptr_eq(&value, &held));
+    drop(value);
+    assert!(flush_until(
+        || Arc::strong_count(&held) == 1 && values.iter().all(|v| Arc::strong_count(v) == 1)
+    ));
 }
