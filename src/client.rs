@@ -2,7 +2,7 @@
 //! and its task (socket → parser → ops, with the writer beside it).
 //!
 //! Mirrors nats-server's `client.go` for core NATS clients
-//! (`client-protocol.md`): INFO on accept, CONNECT with defaults, PUB/HPUB,
+//! (`docs/protocol.md#client-protocol`): INFO on accept, CONNECT with defaults, PUB/HPUB,
 //! SUB/UNSUB with auto-unsubscribe, PING/PONG both ways, `+OK` in verbose mode,
 //! the `-ERR` table, the authorization timeout, stale-connection detection
 //! and slow-consumer cuts.

@@ -1,5 +1,5 @@
 //! Why a connection closed: nats-server's `ClosedState` values and the
-//! strings `/connz?state=closed` shows (`monitoring.md`).
+//! strings `/connz?state=closed` shows (`docs/operations.md#closed-connections`).
 
 /// The reason a connection was closed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

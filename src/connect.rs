@@ -1,4 +1,4 @@
-//! The client's `CONNECT` options (`client-protocol.md` §4).
+//! The client's `CONNECT` options (`docs/protocol.md#connect`).
 //!
 //! Owns the JSON shape and nats-server's defaults: `verbose`, `pedantic` and
 //! `echo` are **true** when absent (so `CONNECT {}` earns a `+OK`), and the

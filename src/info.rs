@@ -1,5 +1,5 @@
 //! The `INFO` the server sends on accept and asynchronously
-//! (`client-protocol.md` §3), and the server identity.
+//! (`docs/protocol.md#info`), and the server identity.
 //!
 //! Owns the JSON shape (field names and which ones are omitted when unset),
 //! not the decision of what to advertise: the server fills it.

@@ -1,4 +1,4 @@
-//! Lame duck mode (SIGUSR2, `operations.md` §4): leave gracefully so that
+//! Lame duck mode (SIGUSR2, `docs/operations.md#lame-duck-mode`): leave gracefully so that
 //! clients move to other servers before this one goes away.
 //!
 //! Sequence, as nats-server: stop accepting clients (the route listener

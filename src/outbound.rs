@@ -179,7 +179,7 @@ impl Outbound {
     }
 
     /// Appends an `RMSG`/`HMSG` for a route (account `$G`), naming the queue
-    /// groups whose member was picked on the peer (`route-protocol.md` §5).
+    /// groups whose member was picked on the peer (`docs/protocol.md#routed-messages`).
     pub fn push_rmsg(&self, msg: &Message<'_>, queues: &[&str]) -> Push {
         let qlen: usize = queues.iter().map(|q| q.len() + 1).sum();
         let line_len = 8 + msg.subject.len() + msg.reply.map_or(2, |r| r.len() + 3) + qlen + 24;

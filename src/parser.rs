@@ -5,7 +5,7 @@
 //! `\n`), splitting arguments on runs of blanks, deciding optional fields by argument count,
 //! checking sizes against [`Limits`], and waiting for a payload and its trailing CR LF.
 //! Semantics follow nats-server's `server/parser.go` and the `process*Args` functions it calls
-//! (see `shared/spec/client-protocol.md` §1–2, §8 and `route-protocol.md` §4–5, §9).
+//! (summarised in `docs/protocol.md`).
 //!
 //! **Why it is shaped this way.** The connection owns its read buffer (a `bytes::BytesMut`);
 //! the parser only *looks* at it. [`Parser::next`] returns spans (offsets into the buffer it was
@@ -46,9 +46,10 @@
 //!
 //! **Deliberate differences from nats-server** (none affects a well-behaved peer):
 //! * A route-role parser accepts only `INFO CONNECT PING PONG +OK -ERR RS+ RS- RMSG HMSG`
-//!   (the minimal route profile, route-protocol.md §9: we never advertise `lnoc`, so peers send
-//!   no `LS+ LS- LMSG`; `A+ A-` are gateway ops). nats-server's shared state machine would also
-//!   take `PUB`, `HPUB`, `SUB`, `UNSUB` (as RS+/RS-) and `A+`/`A-` on a route.
+//!   (the route profile we speak, `docs/protocol.md#handshake-and-the-profile-we-speak`: we
+//!   never advertise `lnoc`, so peers send no `LS+ LS- LMSG`; `A+ A-` are gateway ops).
+//!   nats-server's shared state machine would also take `PUB`, `HPUB`, `SUB`, `UNSUB` (as
+//!   RS+/RS-) and `A+`/`A-` on a route.
 //! * `max_payload` is also enforced on routes (nats-server does not check routed sizes); a
 //!   caller that wants nats-server's behaviour gives the route parser a larger limit.
 //! * The line limit also bounds the blanks before the arguments and the junk nats-server skips

@@ -1,4 +1,4 @@
-//! Applying a reloaded configuration (SIGHUP, `operations.md` §3) to the
+//! Applying a reloaded configuration (SIGHUP, `docs/operations.md#reload`) to the
 //! running server.
 //!
 //! `cli::reload` re-reads the file, re-applies the command-line flags on top

@@ -1,5 +1,5 @@
 //! Routes: the full-mesh cluster protocol between servers
-//! (`route-protocol.md`, the minimal interoperable profile of §9).
+//! (`docs/protocol.md#routes`, the profile that interoperates with 2.9 to 2.15).
 //!
 //! Owns the route connections — soliciting (explicit routes from the
 //! configuration, retried forever; implicit ones learned by gossip), accepting
@@ -12,7 +12,7 @@
 //! A route reuses a client's building blocks: a [`ClientShared`] (its
 //! outbound buffer, counters, and the remote interest it announced, kept in
 //! `subs`) and the same writer task, with a larger buffer and write deadline
-//! so ordinary fan-out bursts never cut a route (user-wishes #7).
+//! so ordinary fan-out bursts never cut a route (`docs/protocol.md#slow-routes`).
 //!
 //! **Must never:** forward a message received from a route to another route
 //! (one hop at most), re-announce interest learned from a route, or block
@@ -555,7 +555,8 @@ impl Server {
     }
 
     /// A local subscription was added (`delta` 1) or removed (-1): update the
-    /// aggregate and tell every route when it changes (§4).
+    /// aggregate and tell every route when it changes
+    /// (`docs/protocol.md#interest`).
     pub(crate) fn local_interest(&self, subject: &str, queue: Option<&str>, delta: i32) {
         if !self.cluster.enabled() {
             // No route can ever connect (the cluster port is fixed at start),
@@ -637,7 +638,7 @@ impl Server {
         Ok(())
     }
 
-    /// Tells every other route about a newly registered peer (gossip, §6).
+    /// Tells every other route about a newly registered peer (`docs/protocol.md#gossip`).
     fn gossip(&self, new_peer: &str) {
         let routes = self.routes.lock();
         let Some(new) = routes.get(new_peer) else {

@@ -390,7 +390,7 @@ impl Server {
     /// Delivers a message published by a local client: to every local plain
     /// subscription, to one member of each queue group (weighted across local
     /// members and routes), and at most one `RMSG` per route that has
-    /// interest (`route-protocol.md` §5). Returns how many deliveries (local
+    /// interest (`docs/protocol.md#routed-messages`). Returns how many deliveries (local
     /// messages plus RMSGs) were made.
     #[inline]
     pub fn deliver(

@@ -1,5 +1,5 @@
 //! The configuration grammar (`config::parse_str`): every element of
-//! spec/config.md §1 and the parser's error texts.
+//! `docs/operations.md#configuration-file` and the parser's error texts.
 
 use nats_server::config::{parse_str, ConfigError, Includes, Kind, Map, Value};
 

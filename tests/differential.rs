@@ -12,23 +12,23 @@
 //! connected to) are compared; `server_id`, `server_name`, `version`, `go` and
 //! `client_id` are not.
 //!
-//! **Differences kept on purpose** (each allowed by `client-protocol.md`, and
+//! **Differences kept on purpose** (each allowed by `docs/protocol.md#client-protocol`, and
 //! normalised below only where a conversation can show it):
-//! 1. No-responders status (§5): 2.9.10 sends the old form
+//! 1. No-responders status: 2.9.10 sends the old form
 //!    `HMSG <reply> <sid> 16 16\r\nNATS/1.0 503\r\n\r\n\r\n`; we send the
 //!    2.12+ form with `Nats-Subject`, as 2.15.1 does. Against 2.9.10 (only)
 //!    both forms are rewritten to one token before comparing; against 2.15.1
 //!    the bytes are compared exactly.
-//! 2. MSG size token (§2): nats-server echoes the publisher's size token
+//! 2. MSG size token: nats-server echoes the publisher's size token
 //!    verbatim (`PUB foo 03` → `MSG foo 1 03`); we write the canonical number.
 //!    The one conversation that shows it rewrites the token.
 //! 3. 2.12+ sends an extra async INFO (`"connect_info":true`) after the
-//!    first PONG to a `protocol:1` client (§3, optional); it is dropped from
+//!    first PONG to a `protocol:1` client (optional); it is dropped from
 //!    2.15.1's transcripts. 2.15.1 also adds `api_lvl`, `xkey` and
 //!    `git_commit` to INFO (JetStream keys we do not emit, and a build id);
 //!    those keys are ignored.
 //! 4. A second CONNECT keeps the connection's subscriptions, as 2.9.10 does
-//!    (§4: "a second CONNECT is accepted and may change options"); 2.15.1
+//!    (a second CONNECT is accepted and may change options); 2.15.1
 //!    drops them. The conversation that shows it is not played against
 //!    2.15.1 (a notice is printed).
 //!

@@ -1,4 +1,4 @@
-//! The Docker image (operations.md §6, user-wishes #20, #23, #24), tested
+//! The Docker image (`docs/operations.md#docker-image`), tested
 //! against the local Docker engine: the image's layout and size; the seed's
 //! two-container scenario (`--link`, route by host name, a message across);
 //! Docker's DNS on a user network and a graceful `docker stop`; and the
@@ -613,7 +613,7 @@ impl Cluster {
 /// Cut one node off its network: the other two keep serving each other
 /// (old and new interest); both notice the silent route (pings) and drop
 /// it; reconnected, the node's routes and interest come back within a
-/// bound (user-wishes #23).
+/// bound.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compose_cluster_survives_a_partition() {
     if !docker_available("compose partition test") {

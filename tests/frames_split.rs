@@ -1,6 +1,6 @@
 //! Framing across reads: one conversation written to our server split into
 //! two writes at every byte offset, and one byte at a time, must get exactly
-//! the answer the unsplit conversation gets (`client-protocol.md` §1).
+//! the answer the unsplit conversation gets (`docs/protocol.md#framing`).
 //!
 //! The writes are separated by a short sleep so that they reach the server
 //! as separate reads. The splits run on a few servers side by side, one

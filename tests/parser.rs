@@ -1,5 +1,5 @@
 //! Tests of `nats_server::parser` against the wire grammar and error table of
-//! `shared/spec/client-protocol.md` and `route-protocol.md`.
+//! the client and route protocols (`docs/protocol.md`).
 //!
 //! Ops are compared decoded (owned bytes), not as spans, so the same expectations hold however
 //! the input was split.
@@ -617,7 +617,7 @@ fn route_accepts_handshake_and_keepalive_ops() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Errors (client-protocol.md §8, the parser's rows)
+// Errors (`docs/protocol.md#errors`, the parser's rows)
 
 fn assert_unknown(e: &ProtocolError, role: Role, state: u8, offset: usize) {
     assert_eq!(e.err_text(), Some("Unknown Protocol Operation"), "{e:?}");

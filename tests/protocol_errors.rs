@@ -1,7 +1,8 @@
 //! The client protocol over raw sockets against our in-process server:
-//! every row of the error table (`client-protocol.md` §8) that core NATS
+//! every row of the error table (`docs/protocol.md#errors`) that core NATS
 //! without permissions can produce, the silent closes, and the behaviours of
-//! §2, §4, §5 and §6 a client can observe byte for byte.
+//! operations, CONNECT, headers and subjects
+//! (`docs/protocol.md#client-protocol`) a client can observe byte for byte.
 //!
 //! Each test asserts the exact bytes the server sends and whether the
 //! connection closes or stays usable (a PING still gets its PONG).

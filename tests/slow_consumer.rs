@@ -1,4 +1,4 @@
-//! Slow consumers (`client-protocol.md` §7): a subscriber that never reads
+//! Slow consumers (`docs/protocol.md#keep-alive-and-slow-consumers`): a subscriber that never reads
 //! is cut off — over `max_pending` bytes queued, or one write blocked longer
 //! than `write_deadline` — while a fast subscriber on the same subject gets
 //! every message, the publisher carries on, and the server keeps answering

@@ -1,5 +1,5 @@
 //! The baseline the sublist benchmarks compare against: nats-server's design
-//! (`sublist.md` §1–§3) transcribed to Rust — a trie of hash maps behind one
+//! (`docs/architecture.md#the-tries-semantics`) transcribed to Rust — a trie of hash maps behind one
 //! `parking_lot::RwLock`, and a `Mutex<HashMap>` match cache that caches every
 //! subject (empty results too), is patched on insert, invalidated on remove,
 //! and swept to 256 entries when it passes 1024.

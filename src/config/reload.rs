@@ -1,7 +1,7 @@
 //! Which option changes a running server can take on a reload (SIGHUP), and
 //! the list of changes to log (nats-server `diffOptions`).
 //!
-//! Owns the reloadable set of operations.md §3 and the texts
+//! Owns the reloadable set (`docs/operations.md#reload`) and the texts
 //! `config reload not supported for <Field>: old=…, new=…` and
 //! `Reloaded: <option> = <value>`. Values are compared after normalising
 //! (effective bind hosts, effective timeouts), so an unchanged block never

@@ -11,7 +11,7 @@
 //! when the list is empty and count `total` after paging; we follow main
 //! (and 2.15), whose shape is a superset. The list is ordered by connection
 //! id and sid (Go: trie order), so that pages are stable. Stats follow
-//! `sublist.md` §5; `num_subscriptions` has no internal `$SYS` entries.
+//! `docs/architecture.md#the-tries-semantics`; `num_subscriptions` has no internal `$SYS` entries.
 //!
 //! Must never hold anything while sorting: subscriptions are cloned out of
 //! the trie by its lock-free walk.

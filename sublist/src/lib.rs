@@ -7,7 +7,7 @@
 //! which points at `*client`).
 //!
 //! # Semantics
-//! Those of nats-server's `sublist.go` (see `shared/spec/sublist.md`): tokens
+//! Those of nats-server's `sublist.go` (`docs/architecture.md#the-tries-semantics`): tokens
 //! split on `.`, `*` matches one token, `>` one or more trailing tokens;
 //! `foo.>` does not match `foo`; a published subject containing `*`/`>` is
 //! routed literally through the wildcard slots. A result lists each plain

@@ -50,7 +50,7 @@ fn stripe() -> usize {
 }
 
 /// A snapshot of a sublist's statistics, with nats-server's `/subsz` meanings
-/// (`sublist.md` §5).
+/// (`docs/architecture.md#the-tries-semantics`).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Stats {
     /// Subscriptions currently in the trie (plain and queue members).

@@ -1,6 +1,6 @@
 //! Subject and queue-name syntax: validation, tokenizing, and pattern matching.
 //!
-//! Matches nats-server's rules (`client-protocol.md` §6): tokens are separated
+//! Matches nats-server's rules (`docs/protocol.md#subjects-and-queue-groups`): tokens are separated
 //! by `.`, no token may be empty, whitespace is never allowed, `*` matches
 //! exactly one token and `>` one or more trailing tokens. A wildcard is only a
 //! wildcard when it is the whole token (`foo.bar*` is a literal).

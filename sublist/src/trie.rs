@@ -1,6 +1,6 @@
 //! [`Sublist`]: the subject trie and its operations.
 //!
-//! Mirrors nats-server's `server/sublist.go` semantics (`sublist.md` §2–§3):
+//! Mirrors nats-server's `server/sublist.go` semantics (`docs/architecture.md#the-tries-semantics`):
 //! same wildcard rules, same result shape, same cache-coherence guarantee —
 //! with lock-free matching instead of a reader-writer lock, per-subject
 //! eviction instead of copy-on-write patching, and an admission-controlled

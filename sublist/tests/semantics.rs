@@ -1,5 +1,5 @@
-//! Edge cases of nats-server's matching semantics (`sublist.md` §2,
-//! `client-protocol.md` §6), each checked with the cache on and off.
+//! Edge cases of nats-server's matching semantics (`docs/architecture.md#the-tries-semantics`,
+//! `docs/protocol.md#subjects-and-queue-groups`), each checked with the cache on and off.
 
 use std::collections::BTreeSet;
 

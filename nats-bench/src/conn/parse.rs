@@ -1,5 +1,5 @@
 //! The tool's own tiny parser for what a server sends a client: `INFO`, `MSG`, `HMSG`, `PING`,
-//! `PONG`, `+OK` and `-ERR` (client-protocol.md §1–2).
+//! `PONG`, `+OK` and `-ERR` (`docs/protocol.md#operations`).
 //!
 //! **What it owns.** Cutting a byte stream, delivered in chunks of any size, into [`Event`]s.
 //! The caller hands it each chunk as it arrives ([`Parser::feed`]) and gets a callback per
