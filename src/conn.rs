@@ -29,11 +29,9 @@ pub const READ_BUF_MIN: usize = 512;
 /// Largest read; also bounds what one batch parses beyond a partial op
 /// carried over. Twice nats-server's `maxBufSize` (64 KiB): a batch is what
 /// each subscriber then receives in one write, so larger batches mean fewer
-/// `sendmsg` calls and reader wake-ups per delivered byte. Measured against
-/// 64 KiB (alternating runs, medians): 1 KiB fan-out to 4 +20 %, queue group
-/// of 4 +35 %; 256 KiB was no better there and 17 % worse than 128 KiB in
-/// a 1 KiB fan-out to 16, whose larger writes overflow the sockets' send
-/// buffers. Only a connection whose reads keep filling the buffer grows to
+/// `sendmsg` calls and reader wake-ups per delivered byte; larger still
+/// overflows the sockets' send buffers in wide fan-outs (measurements in
+/// `docs/performance.md#what-bought-what`). Only a connection whose reads keep filling the buffer grows to
 /// this size; short reads shrink it again.
 pub const READ_BUF_MAX: usize = 128 * 1024;
 /// Short reads in a row (under half the read size) after which the read

@@ -29,7 +29,7 @@
 //! allocates [`INITIAL_CAPACITY`] again. A busy connection keeps its buffer,
 //! which is reused without copying once the write is done with it (freeing
 //! it on every drain makes a busy connection regrow it by doubling, and
-//! copying, over and over: 5 % more instructions in a 1 KiB fan-out), and
+//! copying, over and over), and
 //! each batch starts again at its front, in memory that is still cached.
 //! The writer's own state stays small (no slice array kept across an await).
 //!

@@ -12,40 +12,24 @@
 //! server does not spin.
 //!
 //! **Only after sending.** What the spin catches quickly is an answer to
-//! what we just sent: a reply to a delivered request, the next request after
-//! a delivered reply, a client's next publish after our `PONG`. A batch that
-//! sent nothing (publishes no one subscribes to) invites no answer, and
-//! spinning after it only took a CPU from the publisher feeding us: 1 KiB
-//! publishes into the server on this 2-core VM, the load tool beside it in a
-//! session of its own, ran at 4.03M msgs/s with the spin after every batch
-//! and 4.85M without it after such batches (5 alternating rounds; the load
-//! tool alone into a sink that discards reaches 4.81M); request/reply
-//! latency within noise (p50 50.0 vs 52.9 µs).
+//! what we just sent (a reply to a delivered request, the next request after
+//! a reply, the next publish after our `PONG`). A batch that sent nothing
+//! invites no answer, and spinning after it only takes a CPU from the
+//! publisher feeding us.
 //!
-//! **Only as long as it pays.** A spin is worth its CPU when the next batch
-//! comes within it. Each batch's distance from the one before sets the
-//! window ([`next_window`]): a batch that a spin of `d` ≤ [`SPIN`] would
-//! have caught keeps the window at least `2d`; a batch that no spin would
-//! have caught (the traffic paused longer than [`SPIN`]) shrinks it by an
-//! eighth, and below [`SPIN_MIN`] batches start no spin at all. So request
-//! and reply (each hop tens of microseconds) keeps spinning, while a
-//! trickle of messages a few hundred microseconds apart stops: one
-//! publisher at 5,000 msgs/s to one subscriber cost 1.80 s of server CPU
-//! in 3 s with the fixed window, 0.24 s with this one (0.31 s with no spin
-//! at all); `benches/compare`'s request/reply latency and throughput rows
-//! within noise (5 alternating rounds). Sporadic requests (one every
-//! millisecond) alternate a short and a long gap, and the window settles
-//! near twice the short one.
+//! **Only as long as it pays.** Each batch's distance from the one before
+//! sets the window ([`next_window`]): a batch that a spin of `d` ≤ [`SPIN`]
+//! would have caught keeps the window at least `2d`; a batch after a longer
+//! pause shrinks it by an eighth, and below [`SPIN_MIN`] no spin starts. So
+//! request/reply keeps spinning while a trickle of messages stops.
 //!
-//! **Spinning politely.** Each turn of the spin also gives the CPU to any
-//! other runnable thread the kernel weighs against it (`sched_yield`, which
-//! returns at once when there is none), so the spin does not take a core
-//! from our other worker or from threads of its own scheduling group. It
-//! does not help against a process in another group (with Linux autogroups,
-//! another session): the scheduler shares the CPUs between groups first.
-//! Measured with the load tool in the server's session: 1 KiB publishes
-//! (then still spinning after every batch) at 3.11M msgs/s and 356 ns of
-//! server CPU each without the yield, 4.42M at 214 ns with it.
+//! **Spinning politely.** Each turn also gives the CPU to any other runnable
+//! thread of its scheduling group (`sched_yield`), so the spin only uses an
+//! otherwise idle CPU (threads of another Linux autogroup it cannot yield
+//! to: the scheduler shares the CPUs between groups first).
+//!
+//! What each of these rules bought is measured in
+//! `docs/performance.md#what-bought-what`.
 //!
 //! **Must never:** hold a lock, delay a connection task (it only yields),
 //! spin without recent traffic that sent something, spin longer than

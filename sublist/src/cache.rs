@@ -32,9 +32,9 @@
 //! # Skipping the scan when nothing it could evict is cached
 //! A wildcard change must look at every slot that may hold a subject it
 //! matches, which made each wildcard subscription cost a pass over the
-//! whole array (subscribing 100k wildcards ran ~3× slower than
-//! nats-server), and a warm cache made each pass dereference every entry and
-//! its subject (~0.2 ms per inbox subscribe and unsubscribe).
+//! whole array, and a warm cache made each pass dereference every entry and
+//! its subject (what that cost, and what the tags below bought:
+//! `docs/performance.md#what-bought-what`).
 //!
 //! Each slot's pointer carries, in its low bits (entries are 64-byte
 //! aligned), a [`Shape::tag`] of the cached subject's first token. A pattern
