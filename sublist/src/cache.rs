@@ -114,6 +114,8 @@ const TAG_BITS: u32 = 6;
 const TAGS: usize = 1 << TAG_BITS;
 #[cfg(loom)]
 const TAGS: usize = 2;
+// Every tag fits in the low bits the alignment leaves free (in both builds).
+const _: () = assert!(TAGS <= 1 << TAG_BITS && std::mem::align_of::<Entry<()>>() == 1 << TAG_BITS);
 
 /// The tag of a first token whose [`token_hash`] is `hash`.
 fn tag_of(hash: u16) -> usize {
