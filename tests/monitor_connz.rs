@@ -4,6 +4,7 @@
 //! nats-server#770) — and closed connections kept with their reasons,
 //! subscriptions and the bytes they had queued.
 
+mod common;
 mod monitor_support;
 
 use std::collections::HashSet;

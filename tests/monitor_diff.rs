@@ -9,6 +9,7 @@
 //! The known, deliberate differences are listed in [`ALLOWED`] with the
 //! reason; anything else fails. Skips with a notice without the binary.
 
+mod common;
 mod monitor_support;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -3,6 +3,7 @@
 //! `/healthz` readiness, config values in `/varz`, secrets never shown,
 //! start-up errors, and the launch log line.
 
+mod common;
 mod monitor_support;
 
 use std::io::{BufRead, BufReader};

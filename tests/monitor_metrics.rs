@@ -5,6 +5,7 @@
 //! the traffic sent, per-connection series are limited to the top N, and
 //! slow-consumer cuts are counted by client name.
 
+mod common;
 mod monitor_support;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -578,8 +578,7 @@ async fn routes_over_tls_between_ours_and_with_nats_server() {
     assert_eq!(r.server.num_routes(), 0, "unknown CA must not form a route");
 
     // The real nats-server joins over TLS.
-    let bin = "/usr/sbin/nats-server";
-    if std::path::Path::new(bin).exists() {
+    if let Some(bin) = common::real_binary(common::REAL_2_9, "TLS route interop") {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("go.conf");
         let cport = std::net::TcpListener::bind("127.0.0.1:0")
@@ -623,8 +622,6 @@ async fn routes_over_tls_between_ours_and_with_nats_server() {
         common::until_routed(&cg, &mut on_ours, "tls.mixed", Duration::from_secs(15)).await;
         let _ = go.kill();
         let _ = go.wait();
-    } else {
-        eprintln!("NOTICE: /usr/sbin/nats-server missing; TLS route interop skipped");
     }
     for s in [&a, &b, &r] {
         s.server.shutdown();

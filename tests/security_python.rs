@@ -1,9 +1,12 @@
 //! A second real client library, nats-py (Python), over TLS with
 //! user/password, token and nkey authentication. The interpreter comes from
 //! `NATS_PY_PYTHON`, `.ci/venv` (made by `.ci/run`) or /opt/natsvenv; the
-//! test skips with a notice when none has `nats` and `nkeys` installed.
+//! test skips with a notice when none has `nats` and `nkeys` installed
+//! (fails under CI: `common::nats_py`).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 
 use nats_server::config::{Options, TlsConfig, User};
@@ -13,25 +16,9 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, 
 /// A mode, how to configure the server for it, good and bad credentials.
 type Case = (&'static str, Box<dyn Fn(&mut Options)>, String, String);
 
-fn python() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var("NATS_PY_PYTHON").ok().map(PathBuf::from),
-        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/venv/bin/python")),
-        Some(PathBuf::from("/opt/natsvenv/bin/python")),
-    ];
-    candidates.into_iter().flatten().find(|p| {
-        p.exists()
-            && Command::new(p)
-                .args(["-c", "import nats, nkeys"])
-                .status()
-                .is_ok_and(|s| s.success())
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_py_over_tls_with_user_token_and_nkey() {
-    let Some(py) = python() else {
-        eprintln!("NOTICE: no Python with nats-py and nkeys; nats-py security test skipped");
+    let Some(py) = common::nats_py("nats_py_over_tls_with_user_token_and_nkey") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

