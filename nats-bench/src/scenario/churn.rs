@@ -140,19 +140,12 @@ pub async fn run(opts: &Options, warmup: u64, held: usize) -> Result<Report> {
     let mut conns = connect_all(opts, 1, |_| opts.connect_options("nats-bench-churn")).await?;
     let mut conn = conns.pop().expect("one connection");
     let version = conn.info.version.clone();
-    let rss = || {
-        opts.server_pid
-            .map(|pid| {
-                crate::proc::rss_kib(pid).map_err(|e| Error::io(format!("reading RSS of {pid}"), e))
-            })
-            .transpose()
-    };
-    let rss_before = rss()?;
+    let rss_before = opts.server_rss_kib()?;
     let mut churner = Churner::new(held, opts.batch_bytes);
     if warmup > 0 {
         churner.run(&mut conn, warmup, None, |_| {}).await?;
     }
-    let rss_warm = rss()?;
+    let rss_warm = opts.server_rss_kib()?;
 
     let bound = opts.bound(DEFAULT_PAIRS)?;
     opts.progress_total(&bound);
@@ -169,7 +162,7 @@ pub async fn run(opts: &Options, warmup: u64, held: usize) -> Result<Report> {
     report.setup = Some(Setup::new("SUB/UNSUB pairs", pairs, elapsed));
     report.server_rss_before_kib = rss_before;
     report.server_rss_warm_kib = rss_warm;
-    report.server_rss_kib = rss()?;
+    report.server_rss_kib = opts.server_rss_kib()?;
     Ok(report)
 }
 

@@ -34,10 +34,7 @@ pub async fn run(opts: &Options, conns: usize, parallel: usize, hold: Duration) 
             "open-files limit is {limit}, {conns} connections need about {want}"
         )));
     }
-    let rss = |pid: u32| {
-        crate::proc::rss_kib(pid).map_err(|e| Error::io(format!("reading RSS of {pid}"), e))
-    };
-    let rss_before = opts.server_pid.map(rss).transpose()?;
+    let rss_before = opts.server_rss_kib()?;
     if let Some(p) = &opts.progress {
         p.total.store(conns as u64, Ordering::Relaxed);
     }
@@ -101,7 +98,7 @@ pub async fn run(opts: &Options, conns: usize, parallel: usize, hold: Duration) 
     while let Some(joined) = set.join_next().await {
         alive.push(joined.map_err(|e| Error::Unexpected(format!("check task: {e}")))??);
     }
-    let rss_after = opts.server_pid.map(rss).transpose()?;
+    let rss_after = opts.server_rss_kib()?;
     drop(alive);
 
     let mut report = Report::new("idle", &version, &opts.addr, 0);

@@ -68,6 +68,16 @@ pub struct Options {
 }
 
 impl Options {
+    /// The server's resident set size in KiB, when its pid was given
+    /// (`--server-pid`); `None` otherwise.
+    pub fn server_rss_kib(&self) -> Result<Option<u64>> {
+        self.server_pid
+            .map(|pid| {
+                crate::proc::rss_kib(pid).map_err(|e| Error::io(format!("reading RSS of {pid}"), e))
+            })
+            .transpose()
+    }
+
     /// Defaults: subject `bench`, 16 B payloads, 256 KiB writes, 30 s timeout.
     pub fn new(addr: impl Into<String>) -> Self {
         Options {
@@ -285,10 +295,8 @@ pub async fn run(scenario: &Scenario, opts: &Options) -> Result<Report> {
         Scenario::Churn { warmup, held } => churn::run(opts, *warmup, *held).await?,
         Scenario::Sink { pubs } => sink::run(opts, *pubs).await?,
     };
-    if let (Some(pid), None) = (opts.server_pid, report.server_rss_kib) {
-        report.server_rss_kib = Some(
-            crate::proc::rss_kib(pid).map_err(|e| Error::io(format!("reading RSS of {pid}"), e))?,
-        );
+    if report.server_rss_kib.is_none() {
+        report.server_rss_kib = opts.server_rss_kib()?;
     }
     Ok(report)
 }

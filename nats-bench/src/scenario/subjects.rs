@@ -190,14 +190,7 @@ pub async fn run(
     let mut conns =
         connect_all(opts, sub_conns, |_| opts.connect_options("nats-bench-wild")).await?;
     let version = conns[0].info.version.clone();
-    let rss = || {
-        opts.server_pid
-            .map(|pid| {
-                crate::proc::rss_kib(pid).map_err(|e| Error::io(format!("reading RSS of {pid}"), e))
-            })
-            .transpose()
-    };
-    let rss_before = rss()?;
+    let rss_before = opts.server_rss_kib()?;
     let mut lines = vec![Vec::new(); sub_conns];
     for j in 0..wildcards {
         let buf = &mut lines[(j % sub_conns as u64) as usize];
@@ -221,7 +214,7 @@ pub async fn run(
         .collect();
     let conns = join_all(setups).await?;
     let setup = started.elapsed();
-    let rss_subscribed = rss()?;
+    let rss_subscribed = opts.server_rss_kib()?;
 
     let publisher = connect_all(opts, 1, |_| opts.connect_options("nats-bench-pub")).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
