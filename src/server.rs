@@ -193,15 +193,6 @@ impl Server {
         self.next_cid.fetch_add(1, Relaxed)
     }
 
-    /// The INFO line for a new client.
-    pub fn client_info_line(&self, cid: u64, addr: SocketAddr, nonce: Option<&str>) -> Vec<u8> {
-        Info {
-            nonce: nonce.map(str::to_string),
-            ..self.client_info(cid, addr)
-        }
-        .to_line()
-    }
-
     /// The INFO a client gets.
     pub fn client_info(&self, cid: u64, addr: SocketAddr) -> Info {
         self.client_info_with(cid, addr, self.connect_urls())
