@@ -63,18 +63,10 @@ async fn node(cluster_port: u16, routes: &[SocketAddr]) -> Running {
         .expect("server starts")
 }
 
-async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn mesh(nodes: &[&Running]) {
     let want = nodes.len() - 1;
     for (i, n) in nodes.iter().enumerate() {
-        wait_for(&format!("node {i} to have {want} routes"), || {
+        common::until(&format!("node {i} to have {want} routes"), || {
             n.server.num_routes() == want
         })
         .await;
@@ -84,7 +76,7 @@ async fn mesh(nodes: &[&Running]) {
 /// Waits until every node sees interest in `subject` (RS+ propagated).
 async fn interest(nodes: &[&Running], subject: &str) {
     for n in nodes {
-        wait_for(&format!("interest in {subject}"), || {
+        common::until(&format!("interest in {subject}"), || {
             n.server.sublist.has_interest(subject)
         })
         .await;
@@ -262,7 +254,7 @@ async fn killed_node_rejoins_and_interest_recovers() {
     let (a, b, c) = three().await;
     let c_cluster = c.cluster_addr.unwrap();
     c.stop().await;
-    wait_for("A and B to drop C", || {
+    common::until("A and B to drop C", || {
         a.server.num_routes() == 1 && b.server.num_routes() == 1
     })
     .await;
@@ -302,7 +294,7 @@ async fn wrong_route_credentials_are_refused() {
     good.cluster.routes =
         vec![RouteUrl::parse(&format!("nats-route://ruser:T0pS3cr3t@{seed}")).unwrap()];
     let c = start(good).await.unwrap();
-    wait_for("the good route", || c.server.num_routes() == 1).await;
+    common::until("the good route", || c.server.num_routes() == 1).await;
     sleep(Duration::from_millis(1500)).await;
     assert_eq!(
         b.server.num_routes(),
@@ -370,7 +362,7 @@ async fn lame_duck_moves_clients_to_another_server() {
     )
     .await
     .map_or(true, |r| r.is_err()));
-    wait_for("reconnect to B", || {
+    common::until("reconnect to B", || {
         nc.server_info().server_id == b.server.id
     })
     .await;
@@ -383,7 +375,7 @@ async fn lame_duck_moves_clients_to_another_server() {
         "moved"
     );
     // A finished its lame duck sequence and shut down by itself.
-    wait_for("A to shut down", || a.server.is_shutting_down()).await;
+    common::until("A to shut down", || a.server.is_shutting_down()).await;
     b.server.shutdown();
 }
 
@@ -533,7 +525,7 @@ async fn shutdown_never_shrinks_the_advertised_cluster() {
         let a = node(0, &[b.cluster_addr.unwrap()]).await;
         mesh(&[&a, &b, &c]).await;
         let all: HashSet<String> = [&a, &b, &c].iter().map(|n| n.addr.to_string()).collect();
-        wait_for("A to advertise all three", || {
+        common::until("A to advertise all three", || {
             a.server.connect_urls().into_iter().collect::<HashSet<_>>() == all
         })
         .await;
@@ -552,7 +544,7 @@ async fn shutdown_never_shrinks_the_advertised_cluster() {
         }
         rounds += usize::from(shrunk > before);
         a.stop().await;
-        wait_for("B and C to drop A", || {
+        common::until("B and C to drop A", || {
             b.server.num_routes() == 1 && c.server.num_routes() == 1
         })
         .await;
@@ -583,7 +575,7 @@ async fn lame_duck_infos_never_bring_the_node_back_nor_drop_others() {
     mesh(&[&a, &b, &c]).await;
     let url = |n: &Running| n.addr.to_string();
     let all: HashSet<String> = [&a, &b, &c].iter().map(|n| url(n)).collect();
-    wait_for("A to advertise all three", || {
+    common::until("A to advertise all three", || {
         a.server.connect_urls().into_iter().collect::<HashSet<_>>() == all
     })
     .await;

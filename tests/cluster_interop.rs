@@ -8,14 +8,13 @@
 mod common;
 
 use std::collections::HashSet;
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use futures::StreamExt;
-use nats_server::config::{Options, RouteUrl};
-use nats_server::server::{start, Running};
+use nats_server::server::Running;
 use tokio::time::{sleep, timeout, Instant};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -28,14 +27,6 @@ fn real_servers() -> Vec<PathBuf> {
         found.push(PathBuf::from(extra));
     }
     found
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A real nats-server child process, killed on drop.
@@ -53,7 +44,7 @@ impl Drop for Real {
 }
 
 async fn real(bin: &PathBuf, routes: &[SocketAddr]) -> Real {
-    let (cp, rp) = (free_port(), free_port());
+    let (cp, rp) = (common::free_port(), common::free_port());
     let mut cmd = Command::new(bin);
     cmd.args(["-a", "127.0.0.1", "-p", &cp.to_string()])
         .args([
@@ -83,19 +74,7 @@ async fn real(bin: &PathBuf, routes: &[SocketAddr]) -> Real {
 }
 
 async fn ours(routes: &[SocketAddr]) -> Running {
-    let mut o = Options {
-        host: "127.0.0.1".into(),
-        port: 0,
-        ..Options::default()
-    };
-    o.cluster.name = "mixed".into();
-    o.cluster.host = "127.0.0.1".into();
-    o.cluster.port = -1;
-    o.cluster.routes = routes
-        .iter()
-        .map(|a| RouteUrl::parse(&format!("nats-route://{a}")).unwrap())
-        .collect();
-    start(o).await.unwrap()
+    common::start(common::clustered(common::options(), "mixed", routes)).await
 }
 
 async fn connect(addr: SocketAddr) -> async_nats::Client {

@@ -8,13 +8,11 @@
 mod common;
 mod monitor_support;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{Event, Raw};
-use nats_server::config::{Options, Permissions, RouteUrl, SubjectPermission, User};
-use nats_server::server::Running;
-use tokio::time::{sleep, Instant};
+use common::Raw;
+use nats_server::config::{Options, Permissions, SubjectPermission};
+use tokio::time::Instant;
 
 const TOKENS: usize = 100_000;
 
@@ -31,53 +29,31 @@ fn deep(first: &str, token: &str) -> String {
 fn options() -> Options {
     let mut o = common::options();
     o.max_control_line = 1 << 20;
+    let secret_denied = || {
+        Some(SubjectPermission {
+            allow: Some(vec![">".into()]),
+            deny: Some(vec!["secret.>".into()]),
+        })
+    };
+    let limited = Permissions {
+        publish: secret_denied(),
+        subscribe: secret_denied(),
+        allow_responses: None,
+    };
     o.authorization.users = Some(vec![
-        User {
-            username: "limited".into(),
-            password: "pw".into(),
-            permissions: Some(Permissions {
-                publish: Some(SubjectPermission {
-                    allow: Some(vec![">".into()]),
-                    deny: Some(vec!["secret.>".into()]),
-                }),
-                subscribe: Some(SubjectPermission {
-                    allow: Some(vec![">".into()]),
-                    deny: Some(vec!["secret.>".into()]),
-                }),
-                allow_responses: None,
-            }),
-            ..User::default()
-        },
-        User {
-            username: "root".into(),
-            password: "pw".into(),
-            ..User::default()
-        },
+        common::user("limited", Some(limited)),
+        common::user("root", None),
     ]);
     o
 }
 
-async fn login(addr: SocketAddr, user: &str) -> Raw {
-    Raw::login(addr, user, "pw").await
-}
-
-/// The subjects of the MSGs received up to a PONG (the connection must
-/// stay open).
+/// The subjects of the MSGs received up to a PONG.
 async fn received(c: &mut Raw) -> Vec<String> {
-    let mut got = Vec::new();
-    for e in c.sync().await {
-        match e {
-            Event::Frame(f) if f == b"PONG\r\n" => return got,
-            // The server's first PING (its RTT measure) may come at any time.
-            Event::Frame(f) if f == b"PING\r\n" => c.send(b"PONG\r\n").await,
-            Event::Frame(f) if f.starts_with(b"MSG ") => {
-                let line = String::from_utf8_lossy(&f);
-                got.push(line.split(' ').nth(1).unwrap_or_default().to_string());
-            }
-            other => panic!("unexpected {:?}", other),
-        }
-    }
-    panic!("no PONG");
+    c.msgs()
+        .await
+        .iter()
+        .map(|line| line.split(' ').nth(1).unwrap_or_default().to_string())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,11 +67,11 @@ async fn deep_subjects_through_delivery_permissions_cache_and_subsz() {
     let stars = deep("*", "*");
     let literal = deep("a", "a");
     let secret = deep("secret", "a");
-    let mut limited = login(s.addr, "limited").await;
+    let mut limited = Raw::login(s.addr, "limited").await;
     // Accepted: the deny can be reached through it, so deliveries are filtered.
     limited.send(format!("SUB {stars} 1\r\n").as_bytes()).await;
     limited.assert_open().await;
-    let mut root = login(s.addr, "root").await;
+    let mut root = Raw::login(s.addr, "root").await;
     for _ in 0..3 {
         // Three times: a miss, an admitted miss, then a cache hit.
         root.send(format!("PUB {literal} 1\r\nx\r\nPUB {secret} 1\r\ny\r\n").as_bytes())
@@ -124,46 +100,31 @@ async fn deep_subjects_through_delivery_permissions_cache_and_subsz() {
     s.stop().await;
 }
 
-fn clustered(routes: &[SocketAddr]) -> Options {
-    let mut o = options();
-    o.cluster.name = "deep".into();
-    o.cluster.host = "127.0.0.1".into();
-    o.cluster.port = -1;
-    o.cluster.routes = routes
-        .iter()
-        .map(|a| RouteUrl::parse(&format!("nats-route://{a}")).unwrap())
-        .collect();
-    o
-}
-
-async fn until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deep_interest_and_messages_cross_a_route() {
-    let a: Running = common::start(clustered(&[])).await;
-    let b: Running = common::start(clustered(&[a.cluster_addr.unwrap()])).await;
-    until("the route", || {
+    let a = common::start(common::clustered(options(), "deep", &[])).await;
+    let b = common::start(common::clustered(
+        options(),
+        "deep",
+        &[a.cluster_addr.unwrap()],
+    ))
+    .await;
+    common::until("the route", || {
         a.server.num_routes() == 1 && b.server.num_routes() == 1
     })
     .await;
     let stars = deep("*", "*");
     let literal = deep("a", "a");
-    let mut sub = login(a.addr, "root").await;
+    let mut sub = Raw::login(a.addr, "root").await;
     sub.send(format!("SUB {stars} 1\r\nSUB {literal} q 2\r\n").as_bytes())
         .await;
     sub.assert_open().await;
-    until("both RS+ at b", || {
+    common::until("both RS+ at b", || {
         let r = b.server.sublist.matches(&literal);
         r.plain.len() == 1 && r.queues.len() == 1
     })
     .await;
-    let mut publisher = login(b.addr, "root").await;
+    let mut publisher = Raw::login(b.addr, "root").await;
     publisher
         .send(format!("PUB {literal} 1\r\nx\r\n").as_bytes())
         .await;

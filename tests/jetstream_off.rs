@@ -22,11 +22,6 @@ fn scratch(name: &str) -> PathBuf {
     p
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 /// Connects, checks INFO says nothing of JetStream, and round-trips a
 /// message through SUB/PUB.
 async fn serves_without_jetstream(server: &RealServer, what: &str) {
@@ -85,7 +80,7 @@ async fn info_and_varz_match_nats_server_2_15() {
     let d = dir.to_str().unwrap();
     let mut seen = Vec::new();
     for bin in [Path::new(BIN), real.as_path()] {
-        let port = free_port();
+        let port = common::free_port();
         let args = ["--store_dir", d, "-m", &port.to_string()];
         let server = RealServer::start_with(bin, None, &args).await;
         serves_without_jetstream(&server, &bin.display().to_string()).await;
@@ -102,7 +97,7 @@ async fn info_and_varz_match_nats_server_2_15() {
 fn refused(args: &[&str], conf: Option<&str>) -> (i32, String, String) {
     let mut cmd = Command::new(BIN);
     let path = conf.map(|text| {
-        let p = scratch(&format!("refused-{}.conf", free_port()));
+        let p = scratch(&format!("refused-{}.conf", common::free_port()));
         std::fs::write(&p, text).unwrap();
         p
     });

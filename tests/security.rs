@@ -11,7 +11,6 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::pki::{pki, tls_config, Pki};
@@ -651,21 +650,8 @@ async fn https_monitoring_and_no_credentials_in_varz_or_connz() {
 
     // An HTTPS client trusting our CA.
     let get = |path: &'static str| {
-        let ca = p.ca.clone();
+        let connector = p.connector();
         async move {
-            let mut roots = rustls::RootCertStore::empty();
-            use rustls_pki_types::pem::PemObject;
-            for cert in rustls_pki_types::CertificateDer::pem_file_iter(&ca).unwrap() {
-                roots.add(cert.unwrap()).unwrap();
-            }
-            let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-            let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
             let tcp = TcpStream::connect(monitor).await.unwrap();
             let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
             let mut tls = connector.connect(name, tcp).await.unwrap();

@@ -15,7 +15,6 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::pki::{pki, Pki};
@@ -23,7 +22,6 @@ use common::{RealServer, REAL_2_15};
 use futures::StreamExt;
 use nats_server::config::{self, Options};
 use nats_server::server::Running;
-use rustls_pki_types::pem::PemObject;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -52,21 +50,6 @@ async fn server(text: &str) -> Running {
 /// The fallback window the running server parsed from its `tls {}` block.
 fn fallback(s: &Running) -> Option<Duration> {
     s.server.options().tls.as_ref()?.handshake_first_fallback
-}
-
-fn connector(p: &Pki) -> tokio_rustls::TlsConnector {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pki_types::CertificateDer::pem_file_iter(&p.ca).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
 }
 
 /// Reads until CRLF (or `until` appears), the close, or `WAIT`.
@@ -106,7 +89,7 @@ async fn pub_sub<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S) {
 async fn probe_first(addr: SocketAddr, p: &Pki) -> Option<(bool, bool)> {
     let tcp = TcpStream::connect(addr).await.unwrap();
     let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-    let mut tls = timeout(WAIT, connector(p).connect(name, tcp))
+    let mut tls = timeout(WAIT, p.connector().connect(name, tcp))
         .await
         .expect("handshake bounded")
         .ok()?;
@@ -130,7 +113,7 @@ async fn probe_waiting(addr: SocketAddr, p: &Pki) -> Option<((bool, bool), Durat
     let flags = tls_flags(&info);
     if flags.0 {
         let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-        let mut tls = timeout(WAIT, connector(p).connect(name, tcp))
+        let mut tls = timeout(WAIT, p.connector().connect(name, tcp))
             .await
             .expect("handshake bounded")
             .expect("TLS upgrade after INFO");

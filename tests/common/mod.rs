@@ -44,6 +44,45 @@ pub fn options() -> Options {
     }
 }
 
+/// `opts` as a node of cluster `name` on a random loopback route port,
+/// routing to `routes`.
+pub fn clustered(mut opts: Options, name: &str, routes: &[SocketAddr]) -> Options {
+    opts.cluster.name = name.into();
+    opts.cluster.host = "127.0.0.1".into();
+    opts.cluster.port = -1;
+    opts.cluster.routes = routes
+        .iter()
+        .map(|a| nats_server::config::RouteUrl::parse(&format!("nats-route://{a}")).unwrap())
+        .collect();
+    opts
+}
+
+/// The password of every [`user`], which [`Raw::login`] sends.
+const PASSWORD: &str = "pw";
+
+/// A user with `permissions` for [`Raw::login`].
+pub fn user(
+    name: &str,
+    permissions: Option<nats_server::config::Permissions>,
+) -> nats_server::config::User {
+    nats_server::config::User {
+        username: name.into(),
+        password: PASSWORD.into(),
+        permissions,
+        ..Default::default()
+    }
+}
+
+/// Polls `cond` every 20 ms until it holds; fails the test, naming `what`,
+/// after 10 s.
+pub async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Starts our server in-process with `opts` (forced onto 127.0.0.1:0).
 pub async fn start(mut opts: Options) -> Running {
     opts.host = "127.0.0.1".to_string();
@@ -233,7 +272,8 @@ pub fn rss_kib(pid: u32) -> u64 {
         .expect("VmRSS in kB")
 }
 
-fn free_port() -> u16 {
+/// A port on 127.0.0.1 free at the time of the call.
+pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     l.local_addr().expect("local addr").port()
 }
@@ -311,14 +351,33 @@ impl Raw {
         c
     }
 
-    /// Connects, reads INFO and logs in as `user` (non-verbose), checking
-    /// that the server accepted the CONNECT.
-    pub async fn login(addr: SocketAddr, user: &str, pass: &str) -> Raw {
+    /// Connects, reads INFO and logs in (non-verbose) as `user`, made with
+    /// [`user`], checking that the server accepted the CONNECT.
+    pub async fn login(addr: SocketAddr, user: &str) -> Raw {
         let mut c = Raw::connect(addr).await;
-        let connect = serde_json::json!({"user": user, "pass": pass, "verbose": false});
+        let connect = serde_json::json!({"user": user, "pass": PASSWORD, "verbose": false});
         c.send(format!("CONNECT {connect}\r\n").as_bytes()).await;
         c.assert_open().await;
         c
+    }
+
+    /// Sends PING and returns the first line of every MSG received before
+    /// the PONG (payloads dropped), answering the server's own PING (its
+    /// first RTT probe may come at any time); anything else fails the test.
+    pub async fn msgs(&mut self) -> Vec<String> {
+        self.send(b"PING\r\n").await;
+        let mut got = Vec::new();
+        loop {
+            match self.next(WAIT).await {
+                Event::Frame(f) if f == b"PONG\r\n" => return got,
+                Event::Frame(f) if f == b"PING\r\n" => self.send(b"PONG\r\n").await,
+                Event::Frame(f) if f.starts_with(b"MSG ") => {
+                    let text = String::from_utf8_lossy(&f);
+                    got.push(text.lines().next().unwrap_or_default().to_string());
+                }
+                other => panic!("expected MSG or PONG, got {other:?}"),
+            }
+        }
     }
 
     /// The INFO JSON as a value.

@@ -1,9 +1,11 @@
 //! A throwaway PKI for TLS tests: a CA, a server certificate for
 //! localhost/127.0.0.1, a client certificate from the CA and one from an
 //! unknown CA, written to a temporary directory that lives as long as the
-//! [`Pki`]; and a `tls {}` block ([`TlsConfig`]) using them.
+//! [`Pki`]; a `tls {}` block ([`TlsConfig`]) using them, and a client
+//! connector that trusts the CA ([`Pki::connector`]).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use nats_server::config::TlsConfig;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
@@ -18,6 +20,25 @@ pub struct Pki {
     pub client_key: PathBuf,
     pub rogue_cert: PathBuf,
     pub rogue_key: PathBuf,
+}
+
+impl Pki {
+    /// A TLS client that trusts this PKI's CA (no client certificate).
+    pub fn connector(&self) -> tokio_rustls::TlsConnector {
+        use rustls_pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_pki_types::CertificateDer::pem_file_iter(&self.ca).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        tokio_rustls::TlsConnector::from(Arc::new(config))
+    }
 }
 
 fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
