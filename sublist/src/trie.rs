@@ -175,7 +175,7 @@ where
         value: S,
     ) -> Result<bool, SublistError> {
         check(subject, queue)?;
-        let _writer = self.writer.lock();
+        let writer = self.writer.lock();
         let guard = &self.pin();
         let node = self.node_or_insert(subject, guard);
         let added = match queue {
@@ -187,7 +187,7 @@ where
             self.inserts.fetch_add(1, Relaxed);
             self.invalidate(&[subject], guard);
         }
-        drop(_writer);
+        drop(writer);
         reclaim::keep_up(guard);
         Ok(added)
     }
@@ -201,11 +201,11 @@ where
         value: &S,
     ) -> Result<(), SublistError> {
         check(subject, queue)?;
-        let _writer = self.writer.lock();
+        let writer = self.writer.lock();
         let guard = &self.pin();
         self.remove_locked(subject, queue, value, guard)?;
         self.invalidate(&[subject], guard);
-        drop(_writer);
+        drop(writer);
         reclaim::keep_up(guard);
         Ok(())
     }
@@ -217,7 +217,7 @@ where
     where
         I: IntoIterator<Item = (&'a str, Option<&'a str>, &'a S)>,
     {
-        let _writer = self.writer.lock();
+        let writer = self.writer.lock();
         let guard = &self.pin();
         let mut removed: Vec<&'a str> = Vec::new();
         for (subject, queue, value) in subs {
@@ -230,7 +230,7 @@ where
         if !removed.is_empty() {
             self.invalidate(&removed, guard);
         }
-        drop(_writer);
+        drop(writer);
         reclaim::keep_up(guard);
         removed.len()
     }
