@@ -4,7 +4,7 @@
 //! eviction and replacement, batch removal, enumeration, and drop with
 //! garbage still deferred. Runs under plain `cargo test` too.
 
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, Mutex, MutexGuard};
 use std::thread;
 
 use sublist::{Config, Sublist};
@@ -16,10 +16,18 @@ fn small() -> Sublist<Arc<String>> {
     })
 }
 
-/// Drives the global epoch until `done` (other test threads may hold it
-/// back for a moment).
+/// The tests of this file one at a time: a test that holds a guard pinned
+/// across a barrier (as the last one does on purpose) holds the global epoch
+/// back, and another test's `flush_until` would then wait on it.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Drives the global epoch until `done`. Bounded; generous because the
+/// machine is shared and each round is a yield.
 fn flush_until(done: impl Fn() -> bool) -> bool {
-    for _ in 0..200 {
+    for _ in 0..2_000 {
         if done() {
             return true;
         }
@@ -31,6 +39,7 @@ fn flush_until(done: impl Fn() -> bool) -> bool {
 
 #[test]
 fn unsafe_paths_under_churn() {
+    let _serial = one_at_a_time();
     let s = small();
     let v: Vec<Arc<String>> = (0..12).map(|i| Arc::new(format!("v{i}"))).collect();
     // Enough literal children to grow a table past its first capacity.
@@ -78,6 +87,7 @@ fn unsafe_paths_under_churn() {
 
 #[test]
 fn readers_and_a_writer_on_two_threads() {
+    let _serial = one_at_a_time();
     let s = Arc::new(small());
     let v = Arc::new("x".to_string());
     let reader = {
@@ -105,6 +115,7 @@ fn readers_and_a_writer_on_two_threads() {
 /// result and a subscription value it read before they were removed.
 #[test]
 fn changes_under_one_pin_help_collect_while_a_reader_holds_results() {
+    let _serial = one_at_a_time();
     let s = Arc::new(small());
     let held = Arc::new("held".to_string());
     s.insert("h.x", None, held.clone()).unwrap();
