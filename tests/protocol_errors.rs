@@ -12,8 +12,8 @@ mod common;
 use std::time::Duration;
 
 use common::{options, start, wait_closed, Event, Raw, WAIT};
-use nats_server::close::ClosedState;
 use nats_server::config::Options;
+use nats_server::server::close::ClosedState;
 use nats_server::server::Running;
 use tokio::time::Instant;
 

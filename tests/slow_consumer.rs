@@ -11,8 +11,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use common::{options, start, wait_closed, Event, Raw, WAIT};
-use nats_server::close::ClosedState;
 use nats_server::config::Options;
+use nats_server::server::close::ClosedState;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpSocket;
 use tokio::time::{timeout, Instant};

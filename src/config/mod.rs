@@ -5,7 +5,7 @@
 //! with positions, variables and includes resolved) → `apply` + `auth`,
 //! `cluster`, `tls` (typed [`Options`], nats-server's semantics and texts)
 //! → `validate` (cross-field rules) and `reload` (diff of two option sets).
-//! Command-line flags live in [`crate::cli`], which layers them over this.
+//! Command-line flags live in [`crate::process::cli`], which layers them over this.
 //!
 //! It mirrors nats-server 2.x `conf/` and `server/opts.go` for core NATS:
 //! the user sees nats-server's texts. It never starts listeners, never logs

@@ -37,10 +37,10 @@ use serde::Serialize;
 
 use super::subsz::{sorted_details, SubDetail};
 use super::{format, json_or_400, page_bounds, page_range, text, BadRequest, Monitor, Query};
-use crate::client::ClientShared;
-use crate::close::ClosedState;
+use crate::server::close::ClosedState;
+use crate::server::subscription::SubSnapshot;
 use crate::server::ClosedClient;
-use crate::subscription::SubSnapshot;
+use crate::server::ConnShared;
 
 #[derive(Serialize)]
 pub struct Connz {
@@ -222,7 +222,7 @@ pub(super) fn handle(m: &Monitor, q: &Query) -> Response {
 
 /// Where a row's subscriptions are read from, for the page only.
 pub(super) enum Source {
-    Open(Arc<ClientShared>),
+    Open(Arc<ConnShared>),
     Closed(Arc<ClosedClient>),
 }
 
@@ -249,7 +249,7 @@ pub(super) struct Row {
 }
 
 impl Row {
-    pub(super) fn open(c: Arc<ClientShared>) -> Row {
+    pub(super) fn open(c: Arc<ConnShared>) -> Row {
         let meta = c.meta.lock().clone();
         let out = c.out.stats();
         let subs = c.subs.lock().len();

@@ -22,7 +22,7 @@ use serde::Serialize;
 use super::subsz::{sorted_details, SubDetail};
 use super::{format, json_or_400, BadRequest, Monitor, Query};
 use crate::config::SubjectPermission;
-use crate::subscription::SubSnapshot;
+use crate::server::subscription::SubSnapshot;
 
 /// What monitoring needs of one route connection, copied out of it.
 #[derive(Clone, Debug)]

@@ -23,7 +23,7 @@ use serde::Serialize;
 use sublist::subject::{is_valid_literal_subject, pattern_matches};
 
 use super::{format, json_or_400, page_bounds, page_range, BadRequest, Monitor, Query};
-use crate::subscription::SubSnapshot;
+use crate::server::subscription::SubSnapshot;
 
 /// nats-server's `SubDetail`.
 #[derive(Serialize, Clone, Debug)]

@@ -38,8 +38,8 @@ use axum::response::Response;
 use serde::Serialize;
 
 use super::{format, json_or_400, procstat, Monitor, Query};
+use crate::client::info;
 use crate::config::{Options, VERSION};
-use crate::info;
 
 #[derive(Serialize)]
 pub struct Varz {

@@ -3,7 +3,7 @@
 //!
 //! The trie (`sublist`) holds [`SubRef`]s — opaque to it — compared by
 //! identity. A subscription points at its connection's shared half
-//! (`client::ClientShared`) so that delivery is one pointer chase; the
+//! (`client::ConnShared`) so that delivery is one pointer chase; the
 //! connection, not the subscription, owns the socket. Must never hold
 //! anything that would keep a closed connection's socket open.
 
@@ -15,13 +15,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::client::ClientShared;
 use crate::log::ConnKind;
+use crate::server::ConnShared;
 
 /// One `SUB` (or, later, one route's interest).
 pub struct Subscription {
     /// The connection that receives the messages.
-    pub client: Arc<ClientShared>,
+    pub client: Arc<ConnShared>,
     pub subject: Box<str>,
     pub queue: Option<Box<str>>,
     /// The sid exactly as the client sent it, echoed in every `MSG`
@@ -48,7 +48,7 @@ pub enum Quota {
 }
 
 impl Subscription {
-    pub fn new(client: Arc<ClientShared>, subject: &str, queue: Option<&str>, sid: &[u8]) -> Self {
+    pub fn new(client: Arc<ConnShared>, subject: &str, queue: Option<&str>, sid: &[u8]) -> Self {
         Self {
             client,
             subject: subject.into(),
@@ -270,8 +270,8 @@ impl std::ops::Deref for SubRef {
 mod tests {
     use super::*;
 
-    fn client() -> Arc<ClientShared> {
-        Arc::new(ClientShared::new(
+    fn client() -> Arc<ConnShared> {
+        Arc::new(ConnShared::new(
             ConnKind::Client,
             1,
             "127.0.0.1:1".parse().unwrap(),

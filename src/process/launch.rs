@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::cli::{self, Action, Cli, CliError};
 use crate::config::{Options, VERSION};
 use crate::log::{self, LogConfig};
+use crate::process::cli::{self, Action, Cli, CliError};
 use crate::server::Server;
 
 /// Runs the process with `args` (without the program name) and returns the
@@ -163,7 +163,7 @@ fn banner(server: &Server, cli: &Cli, opts: &Options) {
     log::notice!("Starting nats-server");
     log::notice!("  Version:  {VERSION}");
     log::notice!("  Git:      [not set]");
-    log::debug!("  Go build: {}", crate::info::TOOLCHAIN);
+    log::debug!("  Go build: {}", crate::client::info::TOOLCHAIN);
     if opts.cluster.enabled() && !opts.cluster.name.is_empty() {
         log::notice!("  Cluster:  {}", opts.cluster.name);
     }

@@ -17,9 +17,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::close::ClosedState;
-use crate::info::Info;
+use crate::client::info::Info;
 use crate::log;
+use crate::server::close::ClosedState;
 use crate::server::Server;
 
 impl Server {

@@ -9,7 +9,7 @@
 //! with weights), and messages (RMSG/HMSG) received from peers. Routing a
 //! *local* publish to routes lives in `Server::deliver`.
 //!
-//! A route reuses a client's building blocks: a [`ClientShared`] (its
+//! A route reuses a client's building blocks: a [`ConnShared`] (its
 //! outbound buffer, counters, and the remote interest it announced, kept in
 //! `subs`) and the same writer task, with a larger buffer and write deadline
 //! so ordinary fan-out bursts never cut a route (`docs/protocol.md#slow-routes`).
@@ -30,16 +30,17 @@ use serde::{Deserialize, Serialize};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{sleep, Instant};
 
-use crate::client::{unix_nanos, ClientShared};
-use crate::close::ClosedState;
+use crate::client::info;
 use crate::config::{Options, RouteUrl, VERSION};
 use crate::conn::{self, Event, ReadBuf};
-use crate::info;
 use crate::log::{self, ConnKind, ConnPrefix};
 use crate::outbound::{self, Message};
 use crate::parser::{Frame, Limits, Op, Parser, Role};
+use crate::server::close::ClosedState;
+use crate::server::shared::unix_nanos;
+use crate::server::subscription::{SubRef, Subscription};
+use crate::server::ConnShared;
 use crate::server::{Server, Wakes};
-use crate::subscription::{SubRef, Subscription};
 
 /// Route protocol level we speak: accounts (RS+/RMSG with `$G`).
 const ROUTE_PROTO: u32 = 2;
@@ -132,7 +133,7 @@ impl ClusterState {
 
 /// A registered route.
 pub struct RouteEntry {
-    pub shared: Arc<ClientShared>,
+    pub shared: Arc<ConnShared>,
     /// The explicit route URL (as written) this connection was dialled for.
     pub url: Option<String>,
     pub peer: PeerInfo,
@@ -655,7 +656,7 @@ impl Server {
         }
     }
 
-    fn unregister_route(&self, peer: &str, shared: &Arc<ClientShared>) -> bool {
+    fn unregister_route(&self, peer: &str, shared: &Arc<ConnShared>) -> bool {
         let mut routes = self.routes.lock();
         if routes
             .get(peer)
@@ -787,7 +788,7 @@ async fn serve_route(
         self_route: false,
     };
     let (max_pending, _) = route_limits(&opts);
-    let shared = Arc::new(ClientShared::new(ConnKind::Route, rid, addr, max_pending));
+    let shared = Arc::new(ConnShared::new(ConnKind::Route, rid, addr, max_pending));
     let prefix = ConnPrefix::route(addr, rid);
     shared.meta.lock().prefix = prefix.shared();
     let Some(tls) = &opts.cluster.tls else {
@@ -797,8 +798,9 @@ async fn serve_route(
     let timeout = tls.timeout;
     let result = match url {
         Some(url) => {
-            let connector = crate::tls::client_config(tls).map(tokio_rustls::TlsConnector::from);
-            let name = crate::tls::server_name(&url.host);
+            let connector =
+                crate::listen::tls::client_config(tls).map(tokio_rustls::TlsConnector::from);
+            let name = crate::listen::tls::server_name(&url.host);
             match (connector, name) {
                 (Ok(connector), Ok(name)) => {
                     tokio::time::timeout(timeout, connector.connect(name, socket))
@@ -811,7 +813,7 @@ async fn serve_route(
                 }
             }
         }
-        None => match crate::tls::server_config(tls) {
+        None => match crate::listen::tls::server_config(tls) {
             Ok(config) => tokio::time::timeout(
                 timeout,
                 tokio_rustls::TlsAcceptor::from(config).accept(socket),
@@ -844,7 +846,7 @@ async fn serve_route(
 /// its log `prefix`, made by [`serve_route`].
 async fn serve_route_stream<R, W>(
     server: Arc<Server>,
-    shared: Arc<ClientShared>,
+    shared: Arc<ConnShared>,
     prefix: ConnPrefix,
     mut rd: R,
     wr: W,
@@ -922,7 +924,7 @@ where
 
 struct RouteConn {
     server: Arc<Server>,
-    shared: Arc<ClientShared>,
+    shared: Arc<ConnShared>,
     prefix: ConnPrefix,
     parser: Parser,
     solicited: bool,
@@ -945,7 +947,7 @@ struct RouteConn {
 impl RouteConn {
     fn new(
         server: Arc<Server>,
-        shared: Arc<ClientShared>,
+        shared: Arc<ConnShared>,
         prefix: ConnPrefix,
         solicited: bool,
         opts: &Options,

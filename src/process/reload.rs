@@ -13,11 +13,11 @@
 use std::sync::Arc;
 
 use crate::auth::{Auth, AuthOutcome};
-use crate::cli::{self, Cli};
-use crate::close::ClosedState;
 use crate::config::{Change, Options, ReloadError};
-use crate::launch::log_config;
 use crate::log;
+use crate::process::cli::{self, Cli};
+use crate::process::launch::log_config;
+use crate::server::close::ClosedState;
 use crate::server::Server;
 
 impl Server {

@@ -5,7 +5,7 @@
 //! (`verify: true` requires a certificate signed by `ca_file`), the minimum
 //! version, and the client side used by solicited routes (trusting `ca_file`,
 //! presenting our certificate). The connection code decides *when* to
-//! handshake: for clients `client_tls.rs` (after the plaintext INFO, or
+//! handshake: for clients `client/tls_first.rs` (after the plaintext INFO, or
 //! before it with `handshake_first`), for routes before anything else. Must never log key material, and never
 //! silently fall back to plaintext.
 

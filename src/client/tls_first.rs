@@ -23,12 +23,13 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::client::{self, ClientShared};
-use crate::close::ClosedState;
+use crate::client;
+use crate::client::info::Info;
 use crate::config::TLS_TIMEOUT;
 use crate::conn;
-use crate::info::Info;
 use crate::log::{self, ConnPrefix};
+use crate::server::close::ClosedState;
+use crate::server::ConnShared;
 use crate::server::Server;
 
 /// Serves a client on a server with TLS configured; `info` is the INFO
@@ -36,7 +37,7 @@ use crate::server::Server;
 pub(crate) async fn serve_tls(
     server: Arc<Server>,
     mut socket: TcpStream,
-    shared: Arc<ClientShared>,
+    shared: Arc<ConnShared>,
     tls: tokio_rustls::TlsAcceptor,
     info: Info,
     nonce: Option<String>,

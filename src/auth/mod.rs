@@ -9,14 +9,16 @@
 //! bcrypt hashes for passwords and tokens. Plain comparisons are constant
 //! time. Must never log or return a secret.
 
+pub mod permissions;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use base64::Engine;
 
+use crate::auth::permissions::Permissions;
+use crate::client::connect::ConnectOptions;
 use crate::config::{is_bcrypt, Authorization, Options};
-use crate::connect::ConnectOptions;
-use crate::permissions::Permissions;
 
 /// A configured secret: plain text or a bcrypt hash.
 #[derive(Clone)]

@@ -2,7 +2,7 @@
 //! slow-consumer verdicts, the reader's wait for the next event, the read
 //! buffer's size policy, and the orderly end of the writer.
 //!
-//! `client.rs` and `route.rs` own their protocols; this module owns only the
+//! `client/` and `route/` own their protocols; this module owns only the
 //! plumbing common to both, so that a fix to it (cancellation, deadlines,
 //! teardown, buffer sizing) lands in both at once. Must never interpret
 //! protocol bytes.
@@ -18,10 +18,10 @@ use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, Sleep};
 
-use crate::client::ClientShared;
-use crate::close::ClosedState;
 use crate::log;
 use crate::outbound::{self, SharedTcpWriter, WriterEnd};
+use crate::server::close::ClosedState;
+use crate::server::ConnShared;
 
 /// Smallest read (nats-server's `startBufSize`). A plain TCP connection
 /// that is idle at this size holds no buffer at all (see [`Source`]).
@@ -213,7 +213,7 @@ impl<S: AsyncRead + AsyncWrite + Send> Source for tokio::io::ReadHalf<S> {}
 /// Splits a plain TCP socket: the read half for the reader, the write half
 /// shared between the writer task and publishers that write to it directly
 /// ([`outbound::Outbound::flush_or_wake`]).
-pub fn split_tcp(shared: &ClientShared, socket: TcpStream) -> (OwnedReadHalf, SharedTcpWriter) {
+pub fn split_tcp(shared: &ConnShared, socket: TcpStream) -> (OwnedReadHalf, SharedTcpWriter) {
     let (rd, wr) = socket.into_split();
     let wr = Arc::new(wr);
     shared.out.set_direct(wr.clone());
@@ -223,7 +223,7 @@ pub fn split_tcp(shared: &ClientShared, socket: TcpStream) -> (OwnedReadHalf, Sh
 /// The writer for `shared`: drains its outbound buffer to `wr`, each batch
 /// bounded by `deadline`; a blocked write cuts the connection as a slow
 /// consumer (logged as nats-server does), a failed one as a write error.
-pub async fn writer<W>(shared: &ClientShared, wr: W, deadline: Duration)
+pub async fn writer<W>(shared: &ConnShared, wr: W, deadline: Duration)
 where
     W: AsyncWrite + Unpin,
 {
@@ -244,7 +244,7 @@ where
 /// Spawns [`writer`] as a task of its own (routes: a route carries a whole
 /// server's traffic each way, and its reader and writer each keep a core
 /// busy).
-pub fn spawn_writer<W>(shared: Arc<ClientShared>, wr: W, deadline: Duration) -> JoinHandle<()>
+pub fn spawn_writer<W>(shared: Arc<ConnShared>, wr: W, deadline: Duration) -> JoinHandle<()>
 where
     W: AsyncWrite + Unpin + Send + 'static,
 {
@@ -337,7 +337,7 @@ pub enum Event {
 }
 
 /// Waits for the next event on a connection: its close
-/// ([`ClientShared::poll_closed`]), `stop` (a route's stop token; clients
+/// ([`ConnShared::poll_closed`]), `stop` (a route's stop token; clients
 /// pass a future that never resolves), bytes from the socket (read into
 /// `buf`, sized by its policy), the PING timer, or the authorization
 /// deadline.
@@ -346,7 +346,7 @@ pub enum Event {
 /// read loop: one timer serves both deadlines and is only reset when the
 /// earlier one moves, so waiting for a read registers nothing new.
 pub async fn next_event<R: Source, S: std::future::Future<Output = ()>>(
-    shared: &ClientShared,
+    shared: &ConnShared,
     rd: &mut R,
     buf: &mut ReadBuf,
     mut stop: Pin<&mut S>,

@@ -10,331 +10,48 @@
 //! **Shape.** Each connection runs one task holding two futures: this
 //! reader, which parses a whole read buffer at a time under one epoch guard
 //! and delivers to subscribers' outbound buffers, and the writer in
-//! `outbound.rs` (`conn::InlineWriter`; one task, not two, is most of what
+//! `outbound/` (`conn::InlineWriter`; one task, not two, is most of what
 //! keeps an idle connection under 4 KiB). The reader owns all per-connection
-//! protocol state; other tasks only touch the [`ClientShared`] half.
+//! protocol state; other tasks only touch the [`ConnShared`] half.
 //!
 //! **Must never:** block on another connection's socket, allocate per
 //! message on the publish path, or hold a lock across an await.
 
-use std::borrow::Cow;
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::atomic::{
-    AtomicBool, AtomicU64, AtomicUsize,
-    Ordering::{Acquire, Relaxed, Release},
-};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+pub mod connect;
+pub mod info;
+mod tls_first;
 
-use atomic_waker::AtomicWaker;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
 use bytes::{Buf, Bytes, BytesMut};
-use parking_lot::{Mutex, RwLock};
 use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::either::Either;
 
+use crate::auth::permissions::Permissions;
 use crate::auth::AuthOutcome;
-use crate::close::ClosedState;
+use crate::client::connect::{ConnectError, ConnectOptions};
 use crate::conn::{self, Event, ReadBuf};
-use crate::connect::{ConnectError, ConnectOptions};
 use crate::log::{self, ConnKind, ConnPrefix};
-use crate::outbound::{self, Message, Outbound, Push};
+use crate::outbound::{self, Message, Push};
 use crate::parser::{Frame, Limits, Op, Parser, Role};
-use crate::permissions::{DeliveryDeny, Permissions};
-use crate::server::{Server, Wakes};
-use crate::subscription::{SubRef, SubsBySid, Subscription};
+use crate::server::close::ClosedState;
+use crate::server::shared::{empty_str, unix_nanos};
+use crate::server::subject::subject_str;
+use crate::server::subscription::{SubRef, Subscription};
+use crate::server::{ConnShared, Server, Wakes};
 
 /// First server PING after connect (nats-server's `firstClientPingInterval`).
 const FIRST_PING: Duration = Duration::from_secs(2);
 /// Longest a publisher waits for one slow subscriber per read batch.
 const STALL_MAX: Duration = Duration::from_millis(5);
 
-/// The part of a connection that other tasks see: publishers deliver into
-/// `out`, monitoring reads the counters and metadata, the server closes it.
-pub struct ClientShared {
-    pub cid: u64,
-    /// A client, or a route (routes reuse this half: outbound buffer,
-    /// counters, and their remote interest in `subs`).
-    pub kind: ConnKind,
-    pub addr: SocketAddr,
-    pub start: SystemTime,
-    pub out: Outbound,
-    /// Negotiated in CONNECT: deliver HMSG (else strip headers).
-    headers: AtomicBool,
-    /// CONNECT had `protocol >= 1`: the client takes async INFO updates.
-    async_info: AtomicBool,
-    /// Set when the connection must close; the reader tears it down. The
-    /// reader's task waits on `closed_waker` (no allocation, no waiter list:
-    /// part of what an idle connection costs).
-    closed: AtomicBool,
-    closed_waker: AtomicWaker,
-    reason: Mutex<Option<ClosedState>>,
-    /// Bytes queued when the close was decided (before a slow consumer's
-    /// buffer is dropped), for the closed-connection record.
-    pending_at_close: AtomicUsize,
-    /// Subscriptions by sid.
-    pub subs: Mutex<SubsBySid>,
-    pub meta: Mutex<ClientMeta>,
-    /// The accepted CONNECT, kept to re-check credentials on reload. Never
-    /// logged or shown.
-    /// Shared with the reader (one copy per connection).
-    pub(crate) connect: Mutex<Option<Arc<ConnectOptions>>>,
-    /// The nonce this connection's INFO carried (nkey signatures cover it).
-    pub(crate) nonce: Mutex<Option<String>>,
-    /// Permissions of the authenticated user (replaced on reload); the flag
-    /// keeps unrestricted connections off the lock.
-    perms: RwLock<Option<Arc<Permissions>>>,
-    has_perms: AtomicBool,
-    /// Deny patterns that a wildcard subscription overlapped: deliveries on
-    /// them are dropped (nats-server's message deny filter).
-    delivery_deny: RwLock<Option<DeliveryDeny>>,
-    has_delivery_deny: AtomicBool,
-    /// `allow_responses`: reply subjects this client may publish to, with
-    /// when it received the request and how many replies it sent.
-    replies: Mutex<Replies>,
-    tracks_replies: AtomicBool,
-    pub in_msgs: AtomicU64,
-    pub in_bytes: AtomicU64,
-    /// Unix nanos of the last message in or out, for /connz `last_activity`.
-    pub last_activity: AtomicU64,
-    /// Round-trip time of the last PING, nanoseconds.
-    pub rtt_nanos: AtomicU64,
-}
-
-/// What CONNECT told us, for logs and /connz: shared strings, the same
-/// allocations as the CONNECT options and the reader's log prefix hold.
-#[derive(Clone, Debug)]
-pub struct ClientMeta {
-    pub name: Arc<str>,
-    pub lang: Arc<str>,
-    pub version: Arc<str>,
-    pub user: Arc<str>,
-    pub prefix: Arc<str>,
-}
-
-impl Default for ClientMeta {
-    fn default() -> Self {
-        let empty = empty_str();
-        Self {
-            name: empty.clone(),
-            lang: empty.clone(),
-            version: empty.clone(),
-            user: empty.clone(),
-            prefix: empty,
-        }
-    }
-}
-
-/// One empty string for every field that has none.
-pub(crate) fn empty_str() -> Arc<str> {
-    static EMPTY: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from(""));
-    EMPTY.clone()
-}
-
-impl ClientShared {
-    /// A new connection's shared half. Server shutdown closes it through
-    /// the server's registry of clients ([`Server::shutdown`]); a route
-    /// closes through its stop token.
-    pub(crate) fn new(kind: ConnKind, cid: u64, addr: SocketAddr, max_pending: usize) -> Self {
-        Self {
-            cid,
-            kind,
-            addr,
-            start: SystemTime::now(),
-            out: Outbound::new(max_pending),
-            headers: AtomicBool::new(false),
-            async_info: AtomicBool::new(false),
-            closed: AtomicBool::new(false),
-            closed_waker: AtomicWaker::new(),
-            reason: Mutex::new(None),
-            pending_at_close: AtomicUsize::new(0),
-            subs: Mutex::new(SubsBySid::default()),
-            meta: Mutex::new(ClientMeta::default()),
-            connect: Mutex::new(None),
-            nonce: Mutex::new(None),
-            perms: RwLock::new(None),
-            has_perms: AtomicBool::new(false),
-            delivery_deny: RwLock::new(None),
-            has_delivery_deny: AtomicBool::new(false),
-            replies: Mutex::new(HashMap::new()),
-            tracks_replies: AtomicBool::new(false),
-            in_msgs: AtomicU64::new(0),
-            in_bytes: AtomicU64::new(0),
-            last_activity: AtomicU64::new(unix_nanos()),
-            rtt_nanos: AtomicU64::new(0),
-        }
-    }
-
-    #[inline]
-    pub fn headers(&self) -> bool {
-        self.headers.load(Relaxed)
-    }
-
-    /// Asks the connection to close for `reason` (the first reason wins). With
-    /// `flush`, what is queued is still sent (an `-ERR`, a lame-duck INFO).
-    pub fn close(&self, reason: ClosedState, flush: bool) {
-        {
-            let mut r = self.reason.lock();
-            if r.is_none() {
-                *r = Some(reason);
-                self.pending_at_close
-                    .store(self.out.stats().pending, Relaxed);
-            }
-        }
-        self.out.close(flush);
-        self.closed.store(true, Release);
-        self.closed_waker.wake();
-    }
-
-    /// Sets the user's permissions (CONNECT, reload).
-    pub(crate) fn set_permissions(&self, perms: Option<Arc<Permissions>>) {
-        let responses = perms.as_ref().is_some_and(|p| p.responses().is_some());
-        self.has_perms.store(perms.is_some(), Relaxed);
-        self.tracks_replies.store(responses, Relaxed);
-        *self.perms.write() = perms;
-    }
-
-    #[inline]
-    pub(crate) fn has_permissions(&self) -> bool {
-        self.has_perms.load(Relaxed)
-    }
-
-    pub fn permissions(&self) -> Option<Arc<Permissions>> {
-        self.perms.read().clone()
-    }
-
-    pub(crate) fn set_delivery_deny(&self, deny: Option<DeliveryDeny>) {
-        self.has_delivery_deny.store(deny.is_some(), Relaxed);
-        *self.delivery_deny.write() = deny;
-    }
-
-    /// Would a delivery on `subject` to a subscription (in `queue`) be
-    /// filtered out by the deny filter?
-    #[inline]
-    pub(crate) fn delivery_denied(&self, subject: &[u8], queue: Option<&str>) -> bool {
-        if !self.has_delivery_deny.load(Relaxed) {
-            return false;
-        }
-        let deny = self.delivery_deny.read();
-        let subject = subject_str(subject);
-        deny.as_ref().is_some_and(|d| d.denies(&subject, queue))
-    }
-
-    /// Remembers the reply subject of a request delivered to this client,
-    /// when its permissions allow responses.
-    #[inline]
-    pub(crate) fn note_request(&self, reply: Option<&[u8]>) {
-        if let Some(reply) = reply.filter(|_| self.tracks_replies.load(Relaxed)) {
-            let mut replies = self.replies.lock();
-            if replies.len() >= MAX_TRACKED_REPLIES {
-                let expires = self
-                    .permissions()
-                    .and_then(|p| p.responses())
-                    .and_then(|(_, e)| e);
-                prune_replies(&mut replies, expires);
-            }
-            replies.insert(reply.into(), (std::time::Instant::now(), 0));
-        }
-    }
-
-    /// May this client publish to `subject` as a response (allow_responses)?
-    /// Counts the reply against the limit.
-    pub(crate) fn take_response(&self, subject: &[u8]) -> bool {
-        if !self.tracks_replies.load(Relaxed) {
-            return false;
-        }
-        let Some((max, expires)) = self.permissions().and_then(|p| p.responses()) else {
-            return false;
-        };
-        let mut replies = self.replies.lock();
-        let Some((since, sent)) = replies.get_mut(subject) else {
-            return false;
-        };
-        *sent += 1;
-        let expired = expires.is_some_and(|e| since.elapsed() > e);
-        let over = max > 0 && *sent > max;
-        if expired || over {
-            replies.remove(subject);
-            return false;
-        }
-        if max > 0 && *sent == max {
-            replies.remove(subject);
-        }
-        true
-    }
-
-    /// Whether this client accepts asynchronous INFO updates.
-    pub fn wants_async_info(&self) -> bool {
-        self.async_info.load(Relaxed)
-    }
-
-    /// Ready once the connection must close ([`ClientShared::close`]); the
-    /// reader polls this in its wait for the next event.
-    pub fn poll_closed(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
-        if self.closed.load(Acquire) {
-            return std::task::Poll::Ready(());
-        }
-        self.closed_waker.register(cx.waker());
-        // A close between the load and the registration woke nobody.
-        if self.closed.load(Acquire) {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    }
-
-    pub fn is_closed(&self) -> bool {
-        self.closed.load(Acquire)
-    }
-
-    pub fn reason(&self) -> Option<ClosedState> {
-        *self.reason.lock()
-    }
-
-    /// Bytes that were queued when the connection was told to close.
-    pub fn pending_at_close(&self) -> usize {
-        self.pending_at_close.load(Relaxed)
-    }
-
-    /// The log prefix, with the CONNECT descriptor once known.
-    pub fn prefix(&self) -> Arc<str> {
-        self.meta.lock().prefix.clone()
-    }
-}
-
-/// Reply subject → (when the request arrived, replies sent so far).
-type Replies = HashMap<Box<[u8]>, (std::time::Instant, i64)>;
-
-/// Reply subjects remembered per client before expired ones are pruned.
-const MAX_TRACKED_REPLIES: usize = 4096;
-
-fn prune_replies(
-    replies: &mut HashMap<Box<[u8]>, (std::time::Instant, i64)>,
-    expires: Option<Duration>,
-) {
-    match expires {
-        Some(e) => replies.retain(|_, (since, _)| since.elapsed() <= e),
-        None => {
-            // Without expiry, forget the oldest half.
-            let mut ages: Vec<_> = replies.values().map(|(t, _)| *t).collect();
-            ages.sort();
-            if let Some(cut) = ages.get(ages.len() / 2).copied() {
-                replies.retain(|_, (since, _)| *since > cut);
-            }
-        }
-    }
-}
-
-pub(crate) fn unix_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
 /// Serves one accepted client socket until it closes: INFO, then TLS when
-/// configured (in the order `client_tls` decides), then the protocol.
+/// configured (in the order `tls_first` decides), then the protocol.
 ///
 /// The setup runs when this is called, and the future it returns is the
 /// connection's task: a plain `fn` rather than an `async fn`, because an
@@ -348,7 +65,7 @@ pub fn serve(
 ) -> impl std::future::Future<Output = ()> + Send {
     let opts = server.options();
     let _ = socket.set_nodelay(true);
-    let shared = Arc::new(ClientShared::new(
+    let shared = Arc::new(ConnShared::new(
         ConnKind::Client,
         cid,
         addr,
@@ -358,7 +75,7 @@ pub fn serve(
     shared.meta.lock().prefix = base_prefix.shared();
     log::debug!("{base_prefix} - Client connection created");
     let nonce = server.auth().needs_nonce().then(crate::auth::new_nonce);
-    let info = crate::info::Info {
+    let info = crate::client::info::Info {
         nonce: nonce.clone(),
         ..server.client_info(cid, addr)
     };
@@ -370,7 +87,7 @@ pub fn serve(
     };
     // Boxed: the handshake and the TLS stream types would otherwise enlarge
     // every connection's task, plain ones included.
-    Either::Right(Box::pin(crate::client_tls::serve_tls(
+    Either::Right(Box::pin(crate::client::tls_first::serve_tls(
         server, socket, shared, tls, info, nonce,
     )))
 }
@@ -380,7 +97,7 @@ pub fn serve(
 /// `info` is queued first unless it was already written in plaintext.
 pub(crate) async fn serve_stream<R, W>(
     server: Arc<Server>,
-    shared: Arc<ClientShared>,
+    shared: Arc<ConnShared>,
     mut rd: R,
     wr: W,
     info: Option<Vec<u8>>,
@@ -448,11 +165,11 @@ pub(crate) async fn serve_stream<R, W>(
 /// The reader's private state.
 struct Conn {
     server: Arc<Server>,
-    shared: Arc<ClientShared>,
+    shared: Arc<ConnShared>,
     parser: Parser,
     prefix: ConnPrefix,
     /// The accepted CONNECT (the defaults before it), shared with
-    /// [`ClientShared`]'s copy.
+    /// [`ConnShared`]'s copy.
     opts: Arc<ConnectOptions>,
     /// CONNECT accepted (or not required).
     connected: bool,
@@ -502,7 +219,7 @@ enum Batch {
 impl Conn {
     fn new(
         server: Arc<Server>,
-        shared: Arc<ClientShared>,
+        shared: Arc<ConnShared>,
         prefix: ConnPrefix,
         opts: &crate::config::Options,
     ) -> Self {
@@ -725,7 +442,7 @@ impl Conn {
             Op::Ok => Ok(()),
             // Ignored, but it must decode, as nats-server requires.
             Op::Info { json } => {
-                if crate::connect::client_info_decodes(json.of(data)) {
+                if crate::client::connect::client_info_decodes(json.of(data)) {
                     Ok(())
                 } else {
                     log::error!("{} - bad client INFO", self.prefix);
@@ -1143,40 +860,6 @@ impl<S: Clone + PartialEq + Send + Sync + 'static> LastMatch<S> {
     }
 }
 
-/// First of the 256 code points standing for raw bytes in [`subject_str`]
-/// (U+10FF00..=U+10FFFF, Supplementary Private Use Area-B).
-const RAW_BYTE_BASE: u32 = 0x10_FF00;
-
-/// A subject, queue or reply as the `&str` the trie works on.
-///
-/// nats-server treats subjects as bytes: `PUB f\xff` reaches `SUB f\xff`.
-/// Valid UTF-8 is used as is (no copy). Otherwise every invalid byte, and
-/// every byte of a code point from the range above, becomes the code point
-/// `RAW_BYTE_BASE + byte`. The mapping is injective and keeps every ASCII
-/// byte, so tokens, wildcards and the validity rules (which look only at
-/// ASCII) are those of the bytes. Messages still carry the original bytes.
-fn subject_str(bytes: &[u8]) -> Cow<'_, str> {
-    if let Ok(s) = std::str::from_utf8(bytes) {
-        // Code points >= U+100000 start with 0xF4.
-        if memchr::memchr(0xF4, bytes).is_none() || !s.chars().any(|c| c as u32 >= RAW_BYTE_BASE) {
-            return Cow::Borrowed(s);
-        }
-    }
-    let raw = |b: u8| char::from_u32(RAW_BYTE_BASE + u32::from(b)).expect("a valid code point");
-    let mut out = String::with_capacity(bytes.len() * 4);
-    for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            if c as u32 >= RAW_BYTE_BASE {
-                out.extend(c.encode_utf8(&mut [0; 4]).bytes().map(raw));
-            } else {
-                out.push(c);
-            }
-        }
-        out.extend(chunk.invalid().iter().map(|&b| raw(b)));
-    }
-    Cow::Owned(out)
-}
-
 fn server_auth_timeout(opts: &crate::config::Options) -> Duration {
     opts.authorization.effective_timeout(opts.tls.as_ref())
 }
@@ -1226,40 +909,6 @@ mod tests {
         assert_eq!(memo.get(&sl, b"foo.bar", &guard).plain, [2]);
     }
 
-    #[test]
-    fn subject_str_borrows_utf8_and_maps_other_bytes_injectively() {
-        assert!(matches!(subject_str(b"foo.bar"), Cow::Borrowed("foo.bar")));
-        assert!(matches!(
-            subject_str("f\u{e9}.*".as_bytes()),
-            Cow::Borrowed(_)
-        ));
-        let inputs: [&[u8]; 7] = [
-            b"f\xff",
-            b"f\xc3\xbf",             // "fÿ": must not meet b"f\xff"
-            "f\u{10FFFF}".as_bytes(), // a code point of the raw range
-            b"f\xf4\x8f\xbf\xbf",     // the same bytes: same string
-            b"f\xf4\x8f\xbf",         // a truncated one: different
-            b"a.\xfe.>",
-            "f\u{10FF00}\u{100000}".as_bytes(),
-        ];
-        let mapped: Vec<String> = inputs.iter().map(|b| subject_str(b).into_owned()).collect();
-        assert_eq!(mapped[2], mapped[3]);
-        for (i, a) in mapped.iter().enumerate() {
-            for (j, b) in mapped.iter().enumerate() {
-                if inputs[i] != inputs[j] {
-                    assert_ne!(a, b, "{:?} and {:?} collide", inputs[i], inputs[j]);
-                }
-            }
-        }
-        // ASCII bytes, and so tokens and wildcards, are kept.
-        let s = subject_str(b"a.\xfe.>");
-        assert_eq!(s.split('.').count(), 3);
-        assert!(s.ends_with(".>") && sublist::subject::is_valid_subject(&s));
-        assert!(!sublist::subject::is_valid_subject(&subject_str(
-            b"a..\xfe"
-        )));
-    }
-
     /// A server with default options on a free loopback port, serving
     /// every connection it accepts as the server's accept loop does
     /// (without its limits and bookkeeping).
@@ -1297,7 +946,7 @@ mod tests {
         line
     }
 
-    /// The spin after traffic (`spin.rs`) is there to catch an answer to
+    /// The spin after traffic (`server/spin.rs`) is there to catch an answer to
     /// what a batch sent. A publisher nobody listens to is sent nothing, so
     /// its batches must not start it (it would only take a CPU from the
     /// publisher); a delivery or a reply to the reader (`PONG`) must.

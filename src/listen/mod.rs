@@ -10,6 +10,8 @@
 //!
 //! **Must never:** accept, or know about any protocol.
 
+pub mod tls;
+
 use std::io;
 
 use tokio::net::{lookup_host, TcpListener, TcpSocket};

@@ -14,6 +14,14 @@
 //! take a lock on the per-message path other than the subscriber's outbound
 //! mutex.
 
+pub mod close;
+pub mod shared;
+pub mod spin;
+pub mod subject;
+pub mod subscription;
+
+pub use shared::{ConnMeta, ConnShared};
+
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::io;
@@ -30,13 +38,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::Auth;
-use crate::client::{self, ClientShared};
-use crate::close::ClosedState;
+use crate::client;
+use crate::client::info::{self, Info};
 use crate::config::{Options, VERSION};
-use crate::info::{self, Info};
 use crate::log::{self, ConnKind};
 use crate::outbound::{Message, OutStats, Push};
-use crate::subscription::{Quota, SubRef, SubSnapshot, Subscription};
+use crate::server::close::ClosedState;
+use crate::server::subscription::{Quota, SubRef, SubSnapshot, Subscription};
 
 /// Distinct client names counted by [`Server::record_slow_consumer`].
 pub const SLOW_NAMES_MAX: usize = 1024;
@@ -91,17 +99,17 @@ pub struct Server {
     pub name: String,
     opts: RwLock<Arc<Options>>,
     opts_generation: AtomicU64,
-    /// Keeps a worker polling briefly after traffic (see `spin.rs`).
-    pub spinner: crate::spin::Spinner,
+    /// Keeps a worker polling briefly after traffic (see `server/spin.rs`).
+    pub spinner: crate::server::spin::Spinner,
     auth: RwLock<Arc<Auth>>,
     /// Client TLS, rebuilt on reload.
     tls: RwLock<Option<tokio_rustls::TlsAcceptor>>,
     pub sublist: Sublist<SubRef>,
-    clients: Mutex<HashMap<u64, Arc<ClientShared>>>,
+    clients: Mutex<HashMap<u64, Arc<ConnShared>>>,
     closed: Mutex<VecDeque<Arc<ClosedClient>>>,
     /// Slow-consumer cuts per client name (`/metrics`), bounded.
     slow_by_name: Mutex<HashMap<String, u64>>,
-    /// Registered routes by peer server id (`route.rs`).
+    /// Registered routes by peer server id (`route/`).
     pub(crate) routes: Mutex<HashMap<String, crate::route::RouteEntry>>,
     /// Local interest counts per (subject, queue), for RS+/RS- aggregation.
     /// Lock order: `interest` before `routes`.
@@ -115,7 +123,7 @@ pub struct Server {
     pub client_addr: SocketAddr,
     /// True once the listeners are up (for `/healthz`).
     pub ready: AtomicBool,
-    /// Signalled to enter lame duck mode (`lameduck.rs`).
+    /// Signalled to enter lame duck mode (`process/lameduck.rs`).
     pub(crate) lame_duck: tokio::sync::Notify,
     pub(crate) in_lame_duck: AtomicBool,
     shutdown: CancellationToken,
@@ -130,7 +138,7 @@ impl Server {
     pub fn new(
         opts: Options,
         client_addr: SocketAddr,
-    ) -> Result<Arc<Server>, crate::tls::TlsError> {
+    ) -> Result<Arc<Server>, crate::listen::tls::TlsError> {
         let id = info::new_server_id();
         let name = if opts.server_name.is_empty() {
             id.clone()
@@ -153,7 +161,7 @@ impl Server {
             tls: RwLock::new(None),
             opts: RwLock::new(Arc::new(opts)),
             opts_generation: AtomicU64::new(0),
-            spinner: crate::spin::Spinner::default(),
+            spinner: crate::server::spin::Spinner::default(),
             sublist,
             clients: Mutex::new(HashMap::new()),
             closed: Mutex::new(VecDeque::new()),
@@ -234,11 +242,11 @@ impl Server {
     }
 
     /// Rebuilds the client TLS acceptor from the options (start and reload).
-    pub(crate) fn load_tls(&self, opts: &Options) -> Result<(), crate::tls::TlsError> {
+    pub(crate) fn load_tls(&self, opts: &Options) -> Result<(), crate::listen::tls::TlsError> {
         let acceptor = match &opts.tls {
-            Some(t) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
-                t,
-            )?)),
+            Some(t) => Some(tokio_rustls::TlsAcceptor::from(
+                crate::listen::tls::server_config(t)?,
+            )),
             None => None,
         };
         *self.tls.write() = acceptor;
@@ -247,13 +255,13 @@ impl Server {
 
     /// Records a connection that failed before it was served (a TLS
     /// handshake) among the closed connections.
-    pub fn record_failed_client(&self, client: &Arc<ClientShared>, reason: ClosedState) {
+    pub fn record_failed_client(&self, client: &Arc<ConnShared>, reason: ClosedState) {
         self.clients.lock().insert(client.cid, client.clone());
         self.unregister_client(client, reason);
     }
 
     /// Adds a client unless `max_connections` is reached.
-    pub fn register_client(&self, client: &Arc<ClientShared>) -> bool {
+    pub fn register_client(&self, client: &Arc<ConnShared>) -> bool {
         let max = self.opts.read().max_connections;
         let mut clients = self.clients.lock();
         if clients.len() >= max {
@@ -264,7 +272,7 @@ impl Server {
         true
     }
 
-    pub fn unregister_client(&self, client: &Arc<ClientShared>, reason: ClosedState) {
+    pub fn unregister_client(&self, client: &Arc<ConnShared>, reason: ClosedState) {
         if self.clients.lock().remove(&client.cid).is_none() {
             return;
         }
@@ -301,7 +309,7 @@ impl Server {
     }
 
     /// Live client connections.
-    pub fn clients(&self) -> Vec<Arc<ClientShared>> {
+    pub fn clients(&self) -> Vec<Arc<ConnShared>> {
         self.clients.lock().values().cloned().collect()
     }
 
@@ -316,7 +324,7 @@ impl Server {
 
     /// Counts a slow-consumer cut (`/varz` `slow_consumers`, and per client
     /// name for `/metrics`; names past [`SLOW_NAMES_MAX`] count under `""`).
-    pub fn record_slow_consumer(&self, client: &ClientShared) {
+    pub fn record_slow_consumer(&self, client: &ConnShared) {
         self.stats.slow_consumers.fetch_add(1, Relaxed);
         let name = client.meta.lock().name.to_string();
         let mut by_name = self.slow_by_name.lock();
@@ -367,7 +375,7 @@ impl Server {
     }
 
     /// Drops every subscription of a closing connection in one batch.
-    pub fn remove_client_subs(&self, client: &ClientShared) {
+    pub fn remove_client_subs(&self, client: &ConnShared) {
         let subs: Vec<SubRef> = client.subs.lock().drain().map(SubRef).collect();
         self.sublist
             .remove_batch(subs.iter().map(|s| (&*s.subject, s.queue.as_deref(), s)));
@@ -386,7 +394,7 @@ impl Server {
     #[inline]
     pub fn deliver(
         &self,
-        from: &Arc<ClientShared>,
+        from: &Arc<ConnShared>,
         echo: bool,
         msg: &Message<'_>,
         result: &MatchResult<SubRef>,
@@ -575,7 +583,7 @@ impl Server {
     /// [`Server::is_shutting_down`] and closes itself; routes stop through
     /// the shutdown token.
     fn close_all_clients(&self) {
-        let clients: Vec<Arc<ClientShared>> = self.clients.lock().values().cloned().collect();
+        let clients: Vec<Arc<ConnShared>> = self.clients.lock().values().cloned().collect();
         for client in clients {
             client.close(ClosedState::ServerShutdown, true);
         }
@@ -646,8 +654,8 @@ impl Server {
 /// batch, plus the first subscriber found falling behind.
 #[derive(Default)]
 pub struct Wakes {
-    clients: Vec<Arc<ClientShared>>,
-    stalled: Option<Arc<ClientShared>>,
+    clients: Vec<Arc<ConnShared>>,
+    stalled: Option<Arc<ConnShared>>,
     out_msgs: u64,
     out_bytes: u64,
     /// Something other than a local delivery was queued for a peer this
@@ -659,7 +667,7 @@ pub struct Wakes {
 
 impl Wakes {
     #[inline]
-    pub fn push(&mut self, client: &Arc<ClientShared>) {
+    pub fn push(&mut self, client: &Arc<ConnShared>) {
         self.clients.push(client.clone());
     }
 
@@ -680,15 +688,15 @@ impl Wakes {
     /// receiver (nats-server's `flushClients`): stamped once per wake-up,
     /// with one clock read per batch.
     #[inline]
-    fn push_delivery(&mut self, client: &Arc<ClientShared>) {
+    fn push_delivery(&mut self, client: &Arc<ConnShared>) {
         if self.now == 0 {
-            self.now = client::unix_nanos();
+            self.now = shared::unix_nanos();
         }
         client.last_activity.store(self.now, Relaxed);
         self.clients.push(client.clone());
     }
 
-    fn stalled(&mut self, client: &Arc<ClientShared>) {
+    fn stalled(&mut self, client: &Arc<ConnShared>) {
         if self.stalled.is_none() {
             self.stalled = Some(client.clone());
         }
@@ -696,7 +704,7 @@ impl Wakes {
 
     /// Wakes every writer owed a wake-up and adds the counters; returns a
     /// subscriber to stall on, if any.
-    pub fn flush(&mut self, server: &Server) -> Option<Arc<ClientShared>> {
+    pub fn flush(&mut self, server: &Server) -> Option<Arc<ConnShared>> {
         // The end of a batch read from a client or route. If it sent anything
         // to anyone, an answer may come back within microseconds: keep a
         // worker polling for it for a moment. A batch that sent nothing (a
@@ -722,7 +730,7 @@ impl Wakes {
 
 /// `->> [MSG subject sid [reply] size]` on the subscriber's connection.
 #[cold]
-fn trace_delivery(client: &ClientShared, sid: &[u8], msg: &Message<'_>) {
+fn trace_delivery(client: &ConnShared, sid: &[u8], msg: &Message<'_>) {
     let headers = msg.header_len.filter(|_| client.headers());
     let body = match (msg.header_len, headers) {
         (Some(h), None) => msg.payload.len() - h,
@@ -746,14 +754,14 @@ fn trace_delivery(client: &ClientShared, sid: &[u8], msg: &Message<'_>) {
 /// One route's share of a message: the route and the queue groups whose
 /// member behind it was picked.
 struct RouteTarget<'a> {
-    route: &'a Arc<ClientShared>,
+    route: &'a Arc<ConnShared>,
     queues: SmallVec<[&'a str; 4]>,
 }
 
 /// The target for `route`, added on first use (one RMSG per route).
 fn route_target<'a, 'b>(
     routes: &'b mut SmallVec<[RouteTarget<'a>; 4]>,
-    route: &'a Arc<ClientShared>,
+    route: &'a Arc<ConnShared>,
 ) -> &'b mut RouteTarget<'a> {
     let at = match routes.iter().position(|t| Arc::ptr_eq(t.route, route)) {
         Some(at) => at,
