@@ -20,5 +20,6 @@ pub mod route;
 pub mod server;
 #[cfg(test)]
 mod testing;
+pub mod tls;
 
 pub use process::{cli, launch};

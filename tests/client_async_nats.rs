@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use nats_server::config::Options;
-use nats_server::server::{start, Running};
+use nats_server::process::{start, Running};
 use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(5);

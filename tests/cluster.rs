@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use nats_server::config::{Options, RouteUrl};
-use nats_server::server::{start, Running};
+use nats_server::process::{start, Running};
 use tokio::net::TcpStream;
 use tokio::time::{sleep, timeout, Instant};
 

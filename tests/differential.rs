@@ -44,7 +44,7 @@ use std::time::Duration;
 
 use common::{real_binary, start, Event, Raw, RealServer, REAL_2_15, REAL_2_9};
 use nats_server::config::{Options, User};
-use nats_server::server::Running;
+use nats_server::process::Running;
 use serde_json::Value;
 use tokio::time::Instant;
 

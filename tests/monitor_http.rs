@@ -292,7 +292,7 @@ async fn start_errors_match_nats_server() {
             ..Options::default()
         };
         f(&mut opts);
-        match nats_server::server::start(opts).await {
+        match nats_server::process::start(opts).await {
             Ok(_) => panic!("should not start"),
             Err(e) => e.to_string(),
         }
@@ -318,7 +318,7 @@ async fn start_errors_match_nats_server() {
         ..Options::default()
     };
     opts.http_host = Some("127.0.0.1".into());
-    let e = nats_server::server::start(opts)
+    let e = nats_server::process::start(opts)
         .await
         .err()
         .unwrap()

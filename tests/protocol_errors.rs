@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use common::{options, start, wait_closed, Event, Raw, WAIT};
 use nats_server::config::Options;
+use nats_server::process::Running;
 use nats_server::server::close::ClosedState;
-use nats_server::server::Running;
 use tokio::time::Instant;
 
 const QUIET_CONNECT: &[u8] = b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\n";

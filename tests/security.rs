@@ -16,7 +16,7 @@ use std::time::Duration;
 use common::pki::{pki, tls_config, Pki};
 use futures::StreamExt;
 use nats_server::config::{Options, Permissions, ResponsePermission, SubjectPermission, User};
-use nats_server::server::{start, Running};
+use nats_server::process::{start, Running};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{sleep, timeout, Instant};

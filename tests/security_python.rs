@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use nats_server::config::{Options, TlsConfig, User};
-use nats_server::server::start;
+use nats_server::process::start;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 
 /// A mode, how to configure the server for it, good and bad credentials.

@@ -21,7 +21,7 @@ use common::pki::{pki, Pki};
 use common::{RealServer, REAL_2_15};
 use futures::StreamExt;
 use nats_server::config::{self, Options};
-use nats_server::server::Running;
+use nats_server::process::Running;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -103,6 +103,21 @@ pub enum AuthOutcome {
     Denied { user: Option<Arc<str>> },
 }
 
+/// Credentials a connection authenticated with, kept so that a reload can
+/// check them again against the new configuration. The routing core holds
+/// them behind this trait (`ConnShared`) and never names the `CONNECT` they
+/// came from.
+pub trait Credentials: Send + Sync {
+    /// [`Auth::check`] of these credentials against `auth`.
+    fn recheck(&self, auth: &Auth, nonce: Option<&str>) -> AuthOutcome;
+}
+
+impl Credentials for ConnectOptions {
+    fn recheck(&self, auth: &Auth, nonce: Option<&str>) -> AuthOutcome {
+        auth.check(self, nonce)
+    }
+}
+
 impl Auth {
     pub fn from_options(opts: &Options) -> Auth {
         let mode = mode(&opts.authorization);

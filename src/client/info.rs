@@ -1,10 +1,16 @@
 //! The `INFO` the server sends on accept and asynchronously
-//! (`docs/protocol.md#info`), and the server identity.
+//! (`docs/protocol.md#info`).
 //!
-//! Owns the JSON shape (field names and which ones are omitted when unset),
-//! not the decision of what to advertise: the server fills it.
+//! Owns the JSON shape (field names and which ones are omitted when unset)
+//! and what a client is told ([`Server::client_info`], filled from the
+//! server's options and state; the routing core itself never builds one).
+
+use std::net::SocketAddr;
 
 use serde::Serialize;
+
+use crate::config::VERSION;
+use crate::server::Server;
 
 /// The `INFO` JSON. Field order follows nats-server's output.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -51,27 +57,50 @@ impl Info {
     }
 }
 
-/// A fresh server identity in nats-server's format: an nkey server public key
-/// (56 characters starting with `N`).
-pub fn new_server_id() -> String {
-    nkeys::KeyPair::new_server().public_key()
-}
-
 /// The toolchain string for the `go` field, which nats-server always sends.
 /// We are not built with Go; clients only display it.
 pub const TOOLCHAIN: &str = concat!("rust-", env!("CARGO_PKG_VERSION"));
 
+impl Server {
+    /// The INFO a client gets.
+    pub fn client_info(&self, cid: u64, addr: SocketAddr) -> Info {
+        self.client_info_with(cid, addr, self.connect_urls())
+    }
+
+    /// [`Server::client_info`] advertising `connect_urls`.
+    pub(crate) fn client_info_with(
+        &self,
+        cid: u64,
+        addr: SocketAddr,
+        connect_urls: Vec<String>,
+    ) -> Info {
+        let opts = self.options();
+        Info {
+            server_id: self.id.clone(),
+            server_name: self.name.clone(),
+            version: VERSION.to_string(),
+            proto: 1,
+            go: TOOLCHAIN.to_string(),
+            host: opts.host.clone(),
+            port: self.client_addr.port(),
+            headers: !opts.no_header_support,
+            auth_required: self.auth().required(),
+            tls_required: opts.tls.is_some() && !opts.allow_non_tls,
+            tls_verify: opts.tls.as_ref().is_some_and(|t| t.verify),
+            tls_available: opts.tls.is_some() && opts.allow_non_tls,
+            max_payload: opts.max_payload,
+            client_id: Some(cid),
+            client_ip: Some(addr.ip().to_string()),
+            cluster: self.cluster.name_if_enabled(),
+            connect_urls,
+            ..Info::default()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn server_id_format() {
-        let id = new_server_id();
-        assert_eq!(id.len(), 56);
-        assert!(id.starts_with('N'));
-        assert_ne!(id, new_server_id());
-    }
 
     #[test]
     fn line_layout_and_omitted_fields() {

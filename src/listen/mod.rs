@@ -10,8 +10,6 @@
 //!
 //! **Must never:** accept, or know about any protocol.
 
-pub mod tls;
-
 use std::io;
 
 use tokio::net::{lookup_host, TcpListener, TcpSocket};

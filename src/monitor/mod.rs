@@ -79,7 +79,7 @@ pub async fn start_configured(
     let https = opts.https_port != 0;
     let tls = match (&opts.tls, https) {
         (None, true) => return Err(io::Error::other("TLS cert and key required for HTTPS")),
-        (Some(t), true) => Some(crate::listen::tls::server_config(t).map_err(io::Error::other)?),
+        (Some(t), true) => Some(crate::tls::server_config(t).map_err(io::Error::other)?),
         _ => None,
     };
     let port = if https {

@@ -79,7 +79,7 @@ impl Server {
                 continue;
             };
             let nonce = client.nonce.lock().clone();
-            match auth.check(&connect, nonce.as_deref()) {
+            match connect.recheck(&auth, nonce.as_deref()) {
                 AuthOutcome::Denied { .. } => {
                     client.out.push_proto(b"-ERR 'Authorization Violation'\r\n");
                     log::error!("{} - authentication error", client.prefix());

@@ -798,9 +798,8 @@ async fn serve_route(
     let timeout = tls.timeout;
     let result = match url {
         Some(url) => {
-            let connector =
-                crate::listen::tls::client_config(tls).map(tokio_rustls::TlsConnector::from);
-            let name = crate::listen::tls::server_name(&url.host);
+            let connector = crate::tls::client_config(tls).map(tokio_rustls::TlsConnector::from);
+            let name = crate::tls::server_name(&url.host);
             match (connector, name) {
                 (Ok(connector), Ok(name)) => {
                     tokio::time::timeout(timeout, connector.connect(name, socket))
@@ -813,7 +812,7 @@ async fn serve_route(
                 }
             }
         }
-        None => match crate::listen::tls::server_config(tls) {
+        None => match crate::tls::server_config(tls) {
             Ok(config) => tokio::time::timeout(
                 timeout,
                 tokio_rustls::TlsAcceptor::from(config).accept(socket),

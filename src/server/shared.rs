@@ -20,7 +20,7 @@ use atomic_waker::AtomicWaker;
 use parking_lot::{Mutex, RwLock};
 
 use crate::auth::permissions::{DeliveryDeny, Permissions};
-use crate::client::connect::ConnectOptions;
+use crate::auth::Credentials;
 use crate::log::ConnKind;
 use crate::outbound::Outbound;
 use crate::server::close::ClosedState;
@@ -53,10 +53,10 @@ pub struct ConnShared {
     /// Subscriptions by sid.
     pub subs: Mutex<SubsBySid>,
     pub meta: Mutex<ConnMeta>,
-    /// The accepted CONNECT, kept to re-check credentials on reload. Never
-    /// logged or shown.
-    /// Shared with the reader (one copy per connection).
-    pub(crate) connect: Mutex<Option<Arc<ConnectOptions>>>,
+    /// The credentials of the accepted CONNECT, kept to re-check them on
+    /// reload (the client's CONNECT, seen only as [`Credentials`]). Never
+    /// logged or shown. Shared with the reader (one copy per connection).
+    pub(crate) connect: Mutex<Option<Arc<dyn Credentials>>>,
     /// The nonce this connection's INFO carried (nkey signatures cover it).
     pub(crate) nonce: Mutex<Option<String>>,
     /// Permissions of the authenticated user (replaced on reload); the flag

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use nats_server::config::Options;
-use nats_server::server::{self, Running};
+use nats_server::process::{self, Running};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
@@ -87,7 +87,7 @@ pub async fn until(what: &str, mut cond: impl FnMut() -> bool) {
 pub async fn start(mut opts: Options) -> Running {
     opts.host = "127.0.0.1".to_string();
     opts.port = 0;
-    server::start(opts).await.expect("start in-process server")
+    process::start(opts).await.expect("start in-process server")
 }
 
 /// Whether `.ci/run` runs the tests (`CI` set, not empty, not `false` or

@@ -1,13 +1,19 @@
 //! TLS with rustls: turning a `tls {}` block into server and client
 //! configurations.
 //!
+//! A utility beside the layers, not one of them: it maps configuration to
+//! rustls and knows no socket or connection, so the routing core (which
+//! holds the client acceptor and rebuilds it on reload), the connection
+//! layers and monitoring all use it.
+//!
 //! Owns certificate and key loading (PEM), client-certificate verification
 //! (`verify: true` requires a certificate signed by `ca_file`), the minimum
 //! version, and the client side used by solicited routes (trusting `ca_file`,
 //! presenting our certificate). The connection code decides *when* to
 //! handshake: for clients `client/tls_first.rs` (after the plaintext INFO, or
-//! before it with `handshake_first`), for routes before anything else. Must never log key material, and never
-//! silently fall back to plaintext.
+//! before it with `handshake_first`), for routes before anything else.
+//!
+//! **Must never:** log key material, or silently fall back to plaintext.
 
 use std::sync::Arc;
 
