@@ -107,8 +107,8 @@ fn defines_method(text: &str, ty: &str, name: &str) -> bool {
     false
 }
 
-/// The module file(s) `module` can be: `src/m.rs`, `src/m/mod.rs`,
-/// `sublist/src/m.rs`.
+/// The module file(s) `module` can be: `src/m.rs`, `sublist/src/m.rs`, or
+/// any file of the folder `src/m/` (an item re-exported from a submodule).
 fn module_files<'a>(src: &'a [(PathBuf, String)], module: &str) -> Vec<&'a String> {
     src.iter()
         .filter(|(p, _)| {
@@ -117,7 +117,7 @@ fn module_files<'a>(src: &'a [(PathBuf, String)], module: &str) -> Vec<&'a Strin
                 .parent()
                 .and_then(|d| d.file_name())
                 .and_then(|s| s.to_str());
-            file == Some(module) || (file == Some("mod") && dir == Some(module))
+            file == Some(module) || dir == Some(module)
         })
         .map(|(_, t)| t)
         .collect()
