@@ -2,7 +2,7 @@
 //! defaults.
 //!
 //! Owns the shape and the defaults only. Filling it from a file is
-//! `apply.rs` (+ `auth.rs`, `cluster.rs`, `tls.rs`), from flags `cli.rs`,
+//! `apply.rs` (+ `auth.rs`, `cluster.rs`, `tls.rs`), from flags `process/cli/`,
 //! cross-field checks `validate.rs`. Nothing here reads files or the
 //! environment.
 
