@@ -409,4 +409,5 @@ impl Lexer<'_> {
     }
 }
 
+mod scalars;
 mod states;
