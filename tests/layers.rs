@@ -23,20 +23,6 @@ const CORE_MAY_USE: &[&str] = &[
     "server", "config", "log", "auth", "outbound", "tls", "testing",
 ];
 
-/// Temporary: the core's route imports, which leave when `RouteEntry` and
-/// `ClusterState` move into `src/server/` (branch `skeleton`). An entry that
-/// no longer matches fails the test, so the list shrinks as the debt is
-/// paid: (file, start of the path as written).
-const KNOWN_CORE_IMPORTS: &[(&str, &str)] = &[
-    ("src/server/mod.rs", "crate::route::RouteEntry"),
-    ("src/server/mod.rs", "crate::route::ClusterState"),
-];
-
-/// Temporary: files over [`MAX_LINES`] that are being rewritten into
-/// smaller ones (the client and route connections, branch `skeleton`). An
-/// entry whose file is back under the limit fails the test.
-const KNOWN_OVERSIZE: &[&str] = &["src/client/mod.rs", "src/route/mod.rs"];
-
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -321,15 +307,8 @@ fn the_routing_core_names_no_protocol_layer() {
         modules.iter().any(|m| m == "server") && modules.iter().any(|m| m == "client"),
         "src/lib.rs declares the layers: {modules:?}"
     );
-    let found = core_violations(&files, &modules);
-    let is_known = |f: &str, r: &CrateRef| {
-        KNOWN_CORE_IMPORTS
-            .iter()
-            .any(|(kf, kp)| *kf == f && r.written.starts_with(kp))
-    };
-    let new: Vec<String> = found
+    let found: Vec<String> = core_violations(&files, &modules)
         .iter()
-        .filter(|(f, r)| !is_known(f, r))
         .map(|(f, r)| {
             format!(
                 "{f}:{}: `{}` names `{}`; the routing core may only use {CORE_MAY_USE:?}",
@@ -338,51 +317,25 @@ fn the_routing_core_names_no_protocol_layer() {
         })
         .collect();
     assert!(
-        new.is_empty(),
+        found.is_empty(),
         "the routing core (src/server/) imports a protocol layer:\n{}",
-        new.join("\n")
-    );
-    let stale: Vec<String> = KNOWN_CORE_IMPORTS
-        .iter()
-        .filter(|(kf, kp)| {
-            !found
-                .iter()
-                .any(|(f, r)| f == kf && r.written.starts_with(kp))
-        })
-        .map(|(kf, kp)| format!("{kf}: `{kp}`"))
-        .collect();
-    assert!(
-        stale.is_empty(),
-        "known core imports that are gone; remove them from KNOWN_CORE_IMPORTS in tests/layers.rs:\n{}",
-        stale.join("\n")
+        found.join("\n")
     );
 }
 
 #[test]
 fn no_source_file_is_over_the_limit() {
     let files = sources();
-    let long: Vec<(&String, usize)> = files
+    let long: Vec<String> = files
         .iter()
         .map(|(f, t)| (f, t.lines().count()))
         .filter(|(_, n)| *n > MAX_LINES)
-        .collect();
-    let new: Vec<String> = long
-        .iter()
-        .filter(|(f, _)| !KNOWN_OVERSIZE.contains(&f.as_str()))
         .map(|(f, n)| format!("{f}: {n} lines"))
         .collect();
     assert!(
-        new.is_empty(),
+        long.is_empty(),
         "source files over {MAX_LINES} lines (split them at their seams):\n{}",
-        new.join("\n")
-    );
-    let stale: Vec<&&str> = KNOWN_OVERSIZE
-        .iter()
-        .filter(|k| !long.iter().any(|(f, _)| f == *k))
-        .collect();
-    assert!(
-        stale.is_empty(),
-        "no longer over {MAX_LINES} lines (or gone); remove from KNOWN_OVERSIZE in tests/layers.rs: {stale:?}"
+        long.join("\n")
     );
 }
 

@@ -16,6 +16,7 @@
 pub mod close;
 pub mod deliver;
 pub mod registry;
+pub mod routes;
 pub mod shared;
 pub mod spin;
 pub mod subject;
@@ -108,12 +109,12 @@ pub struct Server {
     /// Slow-consumer cuts per client name (`/metrics`), bounded.
     slow_by_name: Mutex<HashMap<String, u64>>,
     /// Registered routes by peer server id (`route/`).
-    pub(crate) routes: Mutex<HashMap<String, crate::route::RouteEntry>>,
+    pub(crate) routes: Mutex<HashMap<String, routes::RouteEntry>>,
     /// Local interest counts per (subject, queue), for RS+/RS- aggregation.
     /// Lock order: `interest` before `routes`.
     pub(crate) interest: Mutex<HashMap<InterestKey, u32>>,
     /// Cluster state (name, our route INFO), when clustering is on.
-    pub(crate) cluster: crate::route::ClusterState,
+    pub(crate) cluster: routes::ClusterState,
     next_cid: AtomicU64,
     pub stats: ServerStats,
     pub started: SystemTime,
@@ -148,7 +149,7 @@ impl Server {
             },
             collector: None,
         });
-        let cluster = crate::route::ClusterState::new(&opts);
+        let cluster = routes::ClusterState::new(&opts);
         let server = Arc::new(Server {
             id,
             name,
