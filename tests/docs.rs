@@ -187,7 +187,7 @@ fn the_name_check_catches_a_broken_name() {
     let src = source();
     assert_eq!(check_name(&src, "Server::deliver"), None);
     assert_eq!(check_name(&src, "Sublist::match_in"), None);
-    assert_eq!(check_name(&src, "conn::next_event"), None);
+    assert_eq!(check_name(&src, "events::next_event"), None);
     assert_eq!(check_name(&src, "Wakes"), None);
     for broken in [
         "Server::deliverr",
