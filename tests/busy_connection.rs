@@ -6,7 +6,7 @@
 //! `a_reader_that_spends_every_budget_does_not_starve_the_writer` covers
 //! that case deterministically.)
 
-mod common;
+mod support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{options, start};
+use support::{options, start};
 
 /// Bound on the stream: with a starved writer the PONG would come only
 /// after this.

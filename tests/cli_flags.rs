@@ -2,7 +2,7 @@
 //! (also after reload), flag errors, usage text, and — when the real
 //! nats-server 2.9.10 is installed — the same error texts and exit codes.
 
-mod common;
+mod support;
 
 use std::path::Path;
 use std::process::Command;
@@ -447,27 +447,27 @@ fn load_returns_cli_options_and_warnings() {
 }
 
 #[test]
+#[cfg_attr(
+    missing_nats_server_2_9,
+    ignore = "needs nats-server 2.9.10 at /usr/sbin/nats-server"
+)]
 fn usage_matches_nats_server_2_9_10() {
     // 2.9.10 prints "pid> can be" (a typo fixed in later releases); we print "<pid>".
     let ours = format!("{}\n", cli::USAGE);
     assert!(ours.contains("-sl,--signal <signal>[=<pid>]"));
-    let Some(bin) = common::real_binary(common::REAL_2_9, "usage_matches_nats_server_2_9_10")
-    else {
-        return;
-    };
+    let bin = support::real_2_9("usage_matches_nats_server_2_9_10");
     let out = Command::new(bin).arg("--help").output().unwrap();
     let theirs = String::from_utf8_lossy(&out.stdout).replace(" pid> can be", " <pid> can be");
     assert_eq!(ours, theirs);
 }
 
 #[test]
+#[cfg_attr(
+    missing_nats_server_2_9,
+    ignore = "needs nats-server 2.9.10 at /usr/sbin/nats-server"
+)]
 fn error_texts_and_exit_codes_match_nats_server() {
-    let Some(bin) = common::real_binary(
-        common::REAL_2_9,
-        "error_texts_and_exit_codes_match_nats_server",
-    ) else {
-        return;
-    };
+    let bin = support::real_2_9("error_texts_and_exit_codes_match_nats_server");
     let cases: &[&[&str]] = &[
         &["-bogus"],
         &["--bogus"],

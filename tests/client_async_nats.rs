@@ -2,6 +2,10 @@
 //! wildcards, queue groups, request/reply, headers, no responders, flush,
 //! authentication, and reconnecting after a server restart.
 
+mod support;
+
+use support::SETTLE;
+
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -9,8 +13,6 @@ use futures::StreamExt;
 use nats_server::config::Options;
 use nats_server::process::{start, Running};
 use tokio::time::timeout;
-
-const WAIT: Duration = Duration::from_secs(5);
 
 async fn server_with(f: impl FnOnce(&mut Options)) -> Running {
     let mut opts = Options {
@@ -31,7 +33,7 @@ fn url(r: &Running) -> String {
 }
 
 async fn next(sub: &mut async_nats::Subscriber) -> bytes::Bytes {
-    timeout(WAIT, sub.next()).await.unwrap().unwrap().payload
+    timeout(SETTLE, sub.next()).await.unwrap().unwrap().payload
 }
 
 #[tokio::test]
@@ -139,7 +141,7 @@ async fn request_reply_headers_and_no_responders() {
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("In", "v1");
     let reply = timeout(
-        WAIT,
+        SETTLE,
         nc.request_with_headers("svc.echo", headers, "ping".into()),
     )
     .await
@@ -148,7 +150,7 @@ async fn request_reply_headers_and_no_responders() {
     assert_eq!(reply.payload, "ping");
     assert_eq!(reply.headers.unwrap().get("Echo").unwrap().as_str(), "v1");
 
-    let err = timeout(WAIT, nc.request("nobody.home", "x".into()))
+    let err = timeout(SETTLE, nc.request("nobody.home", "x".into()))
         .await
         .unwrap()
         .unwrap_err();
@@ -161,7 +163,7 @@ async fn flush_round_trips() {
     let s = server().await;
     let nc = async_nats::connect(url(&s)).await.unwrap();
     for _ in 0..100 {
-        timeout(WAIT, nc.flush()).await.unwrap().unwrap();
+        timeout(SETTLE, nc.flush()).await.unwrap().unwrap();
     }
     s.stop().await;
 }

@@ -5,7 +5,9 @@
 //! cluster shrank. Mixed clusters with the real nats-server are in
 //! `cluster_interop.rs`, the partition test in `cluster_partition.rs`.
 
-mod common;
+mod support;
+
+use support::SETTLE;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -16,8 +18,6 @@ use nats_server::config::{Options, RouteUrl};
 use nats_server::process::{start, Running};
 use tokio::net::TcpStream;
 use tokio::time::{sleep, timeout, Instant};
-
-const WAIT: Duration = Duration::from_secs(10);
 
 fn options(cluster_port: u16, routes: &[SocketAddr]) -> Options {
     let mut o = Options {
@@ -66,7 +66,7 @@ async fn node(cluster_port: u16, routes: &[SocketAddr]) -> Running {
 async fn mesh(nodes: &[&Running]) {
     let want = nodes.len() - 1;
     for (i, n) in nodes.iter().enumerate() {
-        common::until(&format!("node {i} to have {want} routes"), || {
+        support::until(&format!("node {i} to have {want} routes"), || {
             n.server.num_routes() == want
         })
         .await;
@@ -76,7 +76,7 @@ async fn mesh(nodes: &[&Running]) {
 /// Waits until every node sees interest in `subject` (RS+ propagated).
 async fn interest(nodes: &[&Running], subject: &str) {
     for n in nodes {
-        common::until(&format!("interest in {subject}"), || {
+        support::until(&format!("interest in {subject}"), || {
             n.server.sublist.has_interest(subject)
         })
         .await;
@@ -114,7 +114,7 @@ async fn full_mesh_from_one_seed_and_pub_sub_across_every_pair() {
                 .await
                 .unwrap();
             pub_client.flush().await.unwrap();
-            let msg = timeout(WAIT, sub.next()).await.unwrap().unwrap();
+            let msg = timeout(SETTLE, sub.next()).await.unwrap().unwrap();
             assert_eq!(msg.payload, format!("{j}->{i}"));
         }
     }
@@ -239,7 +239,7 @@ async fn request_reply_across_nodes() {
     });
     interest(&[&a, &b, &c], "svc.time").await;
     let requester = client(&a).await;
-    let reply = timeout(WAIT, requester.request("svc.time", "ping".into()))
+    let reply = timeout(SETTLE, requester.request("svc.time", "ping".into()))
         .await
         .unwrap()
         .unwrap();
@@ -254,7 +254,7 @@ async fn killed_node_rejoins_and_interest_recovers() {
     let (a, b, c) = three().await;
     let c_cluster = c.cluster_addr.unwrap();
     c.stop().await;
-    common::until("A and B to drop C", || {
+    support::until("A and B to drop C", || {
         a.server.num_routes() == 1 && b.server.num_routes() == 1
     })
     .await;
@@ -270,7 +270,7 @@ async fn killed_node_rejoins_and_interest_recovers() {
     pb.publish("back", "again".into()).await.unwrap();
     pb.flush().await.unwrap();
     assert_eq!(
-        timeout(WAIT, sub.next()).await.unwrap().unwrap().payload,
+        timeout(SETTLE, sub.next()).await.unwrap().unwrap().payload,
         "again"
     );
     for n in [&a, &b, &c] {
@@ -294,7 +294,7 @@ async fn wrong_route_credentials_are_refused() {
     good.cluster.routes =
         vec![RouteUrl::parse(&format!("nats-route://ruser:T0pS3cr3t@{seed}")).unwrap()];
     let c = start(good).await.unwrap();
-    common::until("the good route", || c.server.num_routes() == 1).await;
+    support::until("the good route", || c.server.num_routes() == 1).await;
     sleep(Duration::from_millis(1500)).await;
     assert_eq!(
         b.server.num_routes(),
@@ -312,7 +312,7 @@ async fn wrong_route_credentials_are_refused() {
     .await
     .unwrap();
     let mut got = Vec::new();
-    let _ = timeout(WAIT, raw.read_to_end(&mut got)).await.unwrap();
+    let _ = timeout(SETTLE, raw.read_to_end(&mut got)).await.unwrap();
     let got = String::from_utf8_lossy(&got);
     assert!(got.starts_with("INFO {"), "{got}");
     assert!(got.ends_with("-ERR 'Authorization Violation'\r\n"), "{got}");
@@ -348,10 +348,10 @@ async fn lame_duck_moves_clients_to_another_server() {
     a.server.enter_lame_duck();
     // The client is told (INFO ldm:true), then closed, and reconnects to B,
     // which it learned from connect_urls.
-    let deadline = Instant::now() + WAIT;
+    let deadline = Instant::now() + SETTLE;
     let mut told = false;
     while !told {
-        let e = timeout(WAIT, events.recv()).await.unwrap().unwrap();
+        let e = timeout(SETTLE, events.recv()).await.unwrap().unwrap();
         told = e.contains("lame duck");
         assert!(Instant::now() < deadline);
     }
@@ -362,7 +362,7 @@ async fn lame_duck_moves_clients_to_another_server() {
     )
     .await
     .map_or(true, |r| r.is_err()));
-    common::until("reconnect to B", || {
+    support::until("reconnect to B", || {
         nc.server_info().server_id == b.server.id
     })
     .await;
@@ -371,11 +371,11 @@ async fn lame_duck_moves_clients_to_another_server() {
     pb.publish("ldm.x", "moved".into()).await.unwrap();
     pb.flush().await.unwrap();
     assert_eq!(
-        timeout(WAIT, sub.next()).await.unwrap().unwrap().payload,
+        timeout(SETTLE, sub.next()).await.unwrap().unwrap().payload,
         "moved"
     );
     // A finished its lame duck sequence and shut down by itself.
-    common::until("A to shut down", || a.server.is_shutting_down()).await;
+    support::until("A to shut down", || a.server.is_shutting_down()).await;
     b.server.shutdown();
 }
 
@@ -408,7 +408,7 @@ async fn fan_out_bursts_do_not_cut_routes() {
     for s in &mut streams {
         let mut got = 0;
         while got < N {
-            match timeout(WAIT, s.next()).await {
+            match timeout(SETTLE, s.next()).await {
                 Ok(Some(_)) => got += 1,
                 _ => break,
             }
@@ -455,7 +455,7 @@ async fn servers_dialling_each_other_keep_exactly_one_route() {
         ca.publish("dup.x", "once".into()).await.unwrap();
         ca.flush().await.unwrap();
         assert_eq!(
-            timeout(WAIT, sub.next()).await.unwrap().unwrap().payload,
+            timeout(SETTLE, sub.next()).await.unwrap().unwrap().payload,
             "once"
         );
         // Exactly once: no second copy through a lingering duplicate.
@@ -473,7 +473,7 @@ fn info_urls(frame: &[u8]) -> Option<HashSet<String>> {
     if !frame.starts_with(b"INFO ") {
         return None;
     }
-    let info = common::info_json(frame);
+    let info = support::info_json(frame);
     let urls = info["connect_urls"].as_array().cloned().unwrap_or_default();
     Some(
         urls.iter()
@@ -483,27 +483,27 @@ fn info_urls(frame: &[u8]) -> Option<HashSet<String>> {
 }
 
 /// A raw client on `n` that takes async INFO and has seen `want` advertised.
-async fn raw_client(n: &Running, want: &HashSet<String>) -> common::Raw {
-    let mut raw = common::Raw::connect(n.addr).await;
+async fn raw_client(n: &Running, want: &HashSet<String>) -> support::Raw {
+    let mut raw = support::Raw::connect(n.addr).await;
     assert_eq!(info_urls(&raw.info).as_ref(), Some(want), "first INFO");
     raw.send(b"CONNECT {\"verbose\":false,\"protocol\":1}\r\n")
         .await;
     assert_eq!(
         raw.sync().await.last(),
-        Some(&common::Event::frame(b"PONG\r\n"))
+        Some(&support::Event::frame(b"PONG\r\n"))
     );
     raw
 }
 
 /// Everything `raw` receives until the server closes it (bounded), as the
 /// connect_urls of each INFO among it.
-async fn infos_until_closed(raw: &mut common::Raw) -> Vec<HashSet<String>> {
+async fn infos_until_closed(raw: &mut support::Raw) -> Vec<HashSet<String>> {
     let mut infos = Vec::new();
     loop {
-        match raw.next(WAIT).await {
-            common::Event::Frame(f) => infos.extend(info_urls(&f)),
-            common::Event::Closed => return infos,
-            common::Event::Timeout => panic!("the stopping server did not close the client"),
+        match raw.next(SETTLE).await {
+            support::Event::Frame(f) => infos.extend(info_urls(&f)),
+            support::Event::Closed => return infos,
+            support::Event::Timeout => panic!("the stopping server did not close the client"),
         }
     }
 }
@@ -525,7 +525,7 @@ async fn shutdown_never_shrinks_the_advertised_cluster() {
         let a = node(0, &[b.cluster_addr.unwrap()]).await;
         mesh(&[&a, &b, &c]).await;
         let all: HashSet<String> = [&a, &b, &c].iter().map(|n| n.addr.to_string()).collect();
-        common::until("A to advertise all three", || {
+        support::until("A to advertise all three", || {
             a.server.connect_urls().into_iter().collect::<HashSet<_>>() == all
         })
         .await;
@@ -544,7 +544,7 @@ async fn shutdown_never_shrinks_the_advertised_cluster() {
         }
         rounds += usize::from(shrunk > before);
         a.stop().await;
-        common::until("B and C to drop A", || {
+        support::until("B and C to drop A", || {
             b.server.num_routes() == 1 && c.server.num_routes() == 1
         })
         .await;
@@ -575,7 +575,7 @@ async fn lame_duck_infos_never_bring_the_node_back_nor_drop_others() {
     mesh(&[&a, &b, &c]).await;
     let url = |n: &Running| n.addr.to_string();
     let all: HashSet<String> = [&a, &b, &c].iter().map(|n| url(n)).collect();
-    common::until("A to advertise all three", || {
+    support::until("A to advertise all three", || {
         a.server.connect_urls().into_iter().collect::<HashSet<_>>() == all
     })
     .await;
@@ -583,7 +583,7 @@ async fn lame_duck_infos_never_bring_the_node_back_nor_drop_others() {
 
     a.server.enter_lame_duck();
     let ldm = raw.frame().await;
-    assert_eq!(common::info_json(&ldm)["ldm"], true, "{ldm:?}");
+    assert_eq!(support::info_json(&ldm)["ldm"], true, "{ldm:?}");
     let others: HashSet<String> = [url(&b), url(&c)].into();
     assert_eq!(info_urls(&ldm), Some(others.clone()), "the lame duck INFO");
 

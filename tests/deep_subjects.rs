@@ -5,13 +5,12 @@
 //! permissions (allow, deny and the delivery-time deny filter), the match
 //! cache, `/subsz?subs=1`, and interest (`RS+`) and messages over a route.
 
-mod common;
-mod monitor_support;
+mod support;
 
 use std::time::Duration;
 
-use common::Raw;
 use nats_server::config::{Options, Permissions, SubjectPermission};
+use support::Raw;
 use tokio::time::Instant;
 
 const TOKENS: usize = 100_000;
@@ -27,7 +26,7 @@ fn deep(first: &str, token: &str) -> String {
 }
 
 fn options() -> Options {
-    let mut o = common::options();
+    let mut o = support::options();
     o.max_control_line = 1 << 20;
     let secret_denied = || {
         Some(SubjectPermission {
@@ -41,8 +40,8 @@ fn options() -> Options {
         allow_responses: None,
     };
     o.authorization.users = Some(vec![
-        common::user("limited", Some(limited)),
-        common::user("root", None),
+        support::user("limited", Some(limited)),
+        support::user("root", None),
     ]);
     o
 }
@@ -58,7 +57,7 @@ async fn received(c: &mut Raw) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deep_subjects_through_delivery_permissions_cache_and_subsz() {
-    let (s, mon) = monitor_support::ours(|o| {
+    let (s, mon) = support::monitor::ours(|o| {
         let http_port = o.http_port;
         *o = options();
         o.http_port = http_port;
@@ -84,7 +83,7 @@ async fn deep_subjects_through_delivery_permissions_cache_and_subsz() {
         .send(format!("PUB {literal} 1\r\nz\r\n").as_bytes())
         .await;
     assert_eq!(received(&mut limited).await, std::slice::from_ref(&literal));
-    let subsz = monitor_support::get_json(mon, "/subsz?subs=1").await;
+    let subsz = support::http::get_json(mon, "/subsz?subs=1").await;
     assert_eq!(
         subsz["num_subscriptions"],
         1,
@@ -92,7 +91,7 @@ async fn deep_subjects_through_delivery_permissions_cache_and_subsz() {
         &subsz.to_string()[..200]
     );
     assert_eq!(subsz["subscriptions_list"][0]["subject"], stars.as_str());
-    let connz = monitor_support::get_json(mon, "/connz?subs=1").await;
+    let connz = support::http::get_json(mon, "/connz?subs=1").await;
     assert_eq!(connz["num_connections"], 2);
     limited.send(b"UNSUB 1\r\n").await;
     limited.assert_open().await;
@@ -102,14 +101,14 @@ async fn deep_subjects_through_delivery_permissions_cache_and_subsz() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deep_interest_and_messages_cross_a_route() {
-    let a = common::start(common::clustered(options(), "deep", &[])).await;
-    let b = common::start(common::clustered(
+    let a = support::start(support::clustered(options(), "deep", &[])).await;
+    let b = support::start(support::clustered(
         options(),
         "deep",
         &[a.cluster_addr.unwrap()],
     ))
     .await;
-    common::until("the route", || {
+    support::until("the route", || {
         a.server.num_routes() == 1 && b.server.num_routes() == 1
     })
     .await;
@@ -119,7 +118,7 @@ async fn deep_interest_and_messages_cross_a_route() {
     sub.send(format!("SUB {stars} 1\r\nSUB {literal} q 2\r\n").as_bytes())
         .await;
     sub.assert_open().await;
-    common::until("both RS+ at b", || {
+    support::until("both RS+ at b", || {
         let r = b.server.sublist.matches(&literal);
         r.plain.len() == 1 && r.queues.len() == 1
     })

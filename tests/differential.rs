@@ -36,16 +36,16 @@
 //! (`protocol_errors.rs` checks our reasons), and slow consumers
 //! (`slow_consumer.rs`).
 
-mod common;
+mod support;
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{real_binary, start, Event, Raw, RealServer, REAL_2_15, REAL_2_9};
 use nats_server::config::{Options, User};
 use nats_server::process::Running;
 use serde_json::Value;
+use support::{real_2_15, real_2_9, start, Event, Raw, RealServer};
 use tokio::time::Instant;
 
 // ------------------------------------------------------------ configuration
@@ -79,7 +79,7 @@ struct Cfg {
 
 impl Cfg {
     fn options(&self) -> Options {
-        let mut o = common::options();
+        let mut o = support::options();
         match self.auth {
             AuthCfg::None => {}
             AuthCfg::UserPass => {
@@ -311,7 +311,7 @@ fn normalise(kind: Kind, port: u16, conv: &Conv, transcript: Vec<Vec<Event>>) ->
                 .into_iter()
                 .filter_map(|e| match e {
                     Event::Frame(f) if f.starts_with(b"INFO ") => {
-                        let json = common::info_json(&f);
+                        let json = support::info_json(&f);
                         if kind == Kind::Real215 && json.get("connect_info").is_some() {
                             return None; // kept difference 3
                         }
@@ -397,15 +397,10 @@ impl Target {
 /// Plays every conversation against our server and each real nats-server
 /// present, with configuration `cfg`, and fails listing every difference.
 async fn compare(test: &str, cfg: Cfg, convs: Vec<Conv>) {
-    let mut references = Vec::new();
-    for (path, kind) in [(REAL_2_9, Kind::Real29), (REAL_2_15, Kind::Real215)] {
-        if let Some(bin) = real_binary(path, test) {
-            references.push((bin, kind));
-        }
-    }
-    if references.is_empty() {
-        return;
-    }
+    let references = [
+        (real_2_9(test), Kind::Real29),
+        (real_2_15(test), Kind::Real215),
+    ];
     let conf = cfg.conf();
     let mut failures = Vec::new();
     for (bin, kind) in &references {
@@ -471,6 +466,10 @@ fn qh(rest: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    any(missing_nats_server_2_9, missing_nats_server_2_15),
+    ignore = "needs nats-server 2.9.10 (/usr/sbin) and 2.15.x (/opt/natsvenv/bin or .ci/venv/bin)"
+)]
 async fn error_rows_and_silent_closes() {
     let mut convs = vec![
         // Unknown Protocol Operation, closes.
@@ -581,6 +580,10 @@ async fn error_rows_and_silent_closes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    any(missing_nats_server_2_9, missing_nats_server_2_15),
+    ignore = "needs nats-server 2.9.10 (/usr/sbin) and 2.15.x (/opt/natsvenv/bin or .ci/venv/bin)"
+)]
 async fn behaviours() {
     let hblock = "NATS/1.0\r\nA: b\r\n\r\n"; // 18 bytes
     let convs = vec![
@@ -840,15 +843,17 @@ fn canonical_size(f: &[u8]) -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    any(missing_nats_server_2_9, missing_nats_server_2_15),
+    ignore = "needs nats-server 2.9.10 (/usr/sbin) and 2.15.x (/opt/natsvenv/bin or .ci/venv/bin)"
+)]
 async fn queue_groups() {
     // Which member gets a message is random: compare the counts.
     let mut references = Vec::new();
-    for path in [REAL_2_9, REAL_2_15] {
-        if let Some(bin) = real_binary(path, "queue_groups") {
-            references.push(RealServer::start(&bin, None).await);
-        }
+    for bin in [real_2_9("queue_groups"), real_2_15("queue_groups")] {
+        references.push(RealServer::start(&bin, None).await);
     }
-    let ours = start(common::options()).await;
+    let ours = start(support::options()).await;
     let mut counts = vec![("ours".to_string(), queue_counts(ours.addr).await)];
     for r in &references {
         counts.push((
@@ -903,6 +908,10 @@ async fn queue_counts(addr: SocketAddr) -> (Vec<usize>, usize, usize) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    any(missing_nats_server_2_9, missing_nats_server_2_15),
+    ignore = "needs nats-server 2.9.10 (/usr/sbin) and 2.15.x (/opt/natsvenv/bin or .ci/venv/bin)"
+)]
 async fn authorization() {
     let good = "CONNECT {\"verbose\":false,\"user\":\"derek\",\"pass\":\"s3cr3t\"}\r\n";
     let mut long = b"PUB ".to_vec();
@@ -963,6 +972,10 @@ async fn authorization() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    any(missing_nats_server_2_9, missing_nats_server_2_15),
+    ignore = "needs nats-server 2.9.10 (/usr/sbin) and 2.15.x (/opt/natsvenv/bin or .ci/venv/bin)"
+)]
 async fn token_and_users() {
     let token = vec![
         one("token", "CONNECT {\"auth_token\":\"s3cr3t\"}\r\nPING\r\n"),
@@ -1006,6 +1019,10 @@ async fn token_and_users() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    any(missing_nats_server_2_9, missing_nats_server_2_15),
+    ignore = "needs nats-server 2.9.10 (/usr/sbin) and 2.15.x (/opt/natsvenv/bin or .ci/venv/bin)"
+)]
 async fn authentication_timeout() {
     let convs = vec![
         conv("silent client").drain(0, 1500),
@@ -1022,6 +1039,10 @@ async fn authentication_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    any(missing_nats_server_2_9, missing_nats_server_2_15),
+    ignore = "needs nats-server 2.9.10 (/usr/sbin) and 2.15.x (/opt/natsvenv/bin or .ci/venv/bin)"
+)]
 async fn stale_connection() {
     let convs = vec![conv("never answers PING").raw(0, q("")).drain(0, 1500)];
     let cfg = Cfg {
@@ -1042,6 +1063,10 @@ async fn stale_connection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    any(missing_nats_server_2_9, missing_nats_server_2_15),
+    ignore = "needs nats-server 2.9.10 (/usr/sbin) and 2.15.x (/opt/natsvenv/bin or .ci/venv/bin)"
+)]
 async fn limits() {
     let x = |n: usize| "x".repeat(n);
     let a = |n: usize| "a".repeat(n);
@@ -1098,6 +1123,10 @@ async fn limits() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    any(missing_nats_server_2_9, missing_nats_server_2_15),
+    ignore = "needs nats-server 2.9.10 (/usr/sbin) and 2.15.x (/opt/natsvenv/bin or .ci/venv/bin)"
+)]
 async fn maximum_connections() {
     let convs = vec![conv("third connection")
         .send(0, q(""))
@@ -1112,6 +1141,10 @@ async fn maximum_connections() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    any(missing_nats_server_2_9, missing_nats_server_2_15),
+    ignore = "needs nats-server 2.9.10 (/usr/sbin) and 2.15.x (/opt/natsvenv/bin or .ci/venv/bin)"
+)]
 async fn without_header_support() {
     let convs = vec![
         one(

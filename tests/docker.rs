@@ -10,15 +10,17 @@
 //! is compiled once per test binary; each test packs its own uniquely tagged
 //! image (about a second) so that it can remove it. Every container, network,
 //! compose project and image a test creates is removed by a [`Janitor`] when
-//! the test ends, also when it fails. Skips with a NOTICE when `docker` (or,
-//! for the compose tests, `docker compose` / `docker-compose`) is missing or
-//! the daemon cannot be reached; fails instead under CI (`CI` set), where
-//! `.ci/run` installs compose and the engine must answer.
+//! the test ends, also when it fails. Ignored when the engine does not
+//! answer (or, for the compose tests, `docker compose` / `docker-compose`
+//! is missing); failed instead under CI (`CI` set), where `.ci/run`
+//! installs compose and the engine must answer (`tests/support/mod.rs`).
 //!
 //! Routes are checked through log lines, by passing messages, and through
 //! `/routez` on the monitoring port the image's configuration opens (8222).
 
-mod common;
+mod support;
+
+use support::SLOW;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -28,8 +30,6 @@ use std::time::Duration;
 
 use tokio::time::{sleep, timeout, Instant};
 
-/// How long a container, a route or a message may take to appear.
-const WAIT: Duration = Duration::from_secs(20);
 /// The goal for the image size (README).
 const MAX_IMAGE_BYTES: u64 = 10 * 1024 * 1024;
 
@@ -116,33 +116,12 @@ async fn wait_log_count(container: &str, needle: &str, count: usize, bound: Dura
 }
 
 async fn wait_log(container: &str, needle: &str) {
-    wait_log_count(container, needle, 1, WAIT).await;
+    wait_log_count(container, needle, 1, SLOW).await;
 }
 
-/// The daemon answers (else `common::tool_missing`: the test fails under
-/// CI, elsewhere a NOTICE and the test is skipped).
-fn docker_available(test: &str) -> bool {
-    match docker(&["version", "--format", "{{.Server.Version}}"]) {
-        Ok(_) => true,
-        Err(e) => {
-            let why = e.lines().last().unwrap_or("").to_string();
-            common::tool_missing(&format!("Docker engine that answers ({why})"), test);
-            false
-        }
-    }
-}
-
-/// `docker compose` (the plugin) or else `docker-compose`.
-fn compose_command(test: &str) -> Option<Vec<String>> {
-    for cmd in [&["docker", "compose"][..], &["docker-compose"][..]] {
-        let mut args: Vec<&str> = cmd[1..].to_vec();
-        args.push("version");
-        if run(cmd[0], &args, &[]).is_ok() {
-            return Some(cmd.iter().map(|s| s.to_string()).collect());
-        }
-    }
-    common::tool_missing("`docker compose` or `docker-compose`", test);
-    None
+/// Fails `test` unless the daemon answers.
+fn docker_available(test: &str) {
+    support::need(support::Tool::Docker, test);
 }
 
 /// Everything a test creates, removed on drop (success or panic):
@@ -245,7 +224,7 @@ async fn ip(container: &str, network: Option<&str>) -> String {
 /// waiting (bounded) until it equals `want`.
 async fn routez_routes(ip: &str, want: u64) -> u64 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let deadline = Instant::now() + WAIT;
+    let deadline = Instant::now() + SLOW;
     loop {
         let got = async {
             let mut s = tokio::net::TcpStream::connect(format!("{ip}:8222"))
@@ -280,7 +259,7 @@ async fn pinned(ip: &str) -> async_nats::Client {
         if let Ok(Ok(c)) = timeout(Duration::from_secs(3), connect).await {
             return c;
         }
-        assert!(start.elapsed() < WAIT, "cannot connect to {url}");
+        assert!(start.elapsed() < SLOW, "cannot connect to {url}");
         sleep(Duration::from_millis(200)).await;
     }
 }
@@ -298,10 +277,9 @@ async fn subscribe(client: &async_nats::Client, subject: &str) -> async_nats::Su
 /// it but the server, the repository's default configuration and the CA
 /// bundle.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(missing_docker, ignore = "needs a Docker engine that answers")]
 async fn image_is_scratch_with_server_config_and_ca_certificates() {
-    if !docker_available("image layout test") {
-        return;
-    }
+    docker_available("image layout test");
     let mut j = Janitor::default();
     let image = j.image().await;
 
@@ -403,10 +381,9 @@ async fn image_is_scratch_with_server_config_and_ca_certificates() {
 /// `docker run -d --name nats-main IMAGE`, then
 /// `docker run -d --name=nats-2 --link nats-main IMAGE --routes=nats-route://ruser:T0pS3cr3t@nats-main:6222 -DV`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(missing_docker, ignore = "needs a Docker engine that answers")]
 async fn seed_two_containers_linked_route_and_a_message_across() {
-    if !docker_available("seed scenario test") {
-        return;
-    }
+    docker_available("seed scenario test");
     let mut j = Janitor::default();
     let image = j.image().await;
     let (main, second) = (unique("nats-main-"), unique("nats-2-"));
@@ -445,9 +422,9 @@ async fn seed_two_containers_linked_route_and_a_message_across() {
 
     let (on_main, on_second) = (pinned(&main_ip).await, pinned(&second_ip).await);
     let mut sub = subscribe(&on_main, "seed.to-main").await;
-    common::until_routed(&on_second, &mut sub, "seed.to-main", WAIT).await;
+    support::until_routed(&on_second, &mut sub, "seed.to-main", SLOW).await;
     let mut sub = subscribe(&on_second, "seed.to-second").await;
-    common::until_routed(&on_main, &mut sub, "seed.to-second", WAIT).await;
+    support::until_routed(&on_main, &mut sub, "seed.to-second", SLOW).await;
     // The trace of nats-2 shows the message arriving over the route.
     wait_log(&second, "<<- [RMSG $G seed.to-second").await;
 }
@@ -458,10 +435,9 @@ async fn seed_two_containers_linked_route_and_a_message_across() {
 /// Docker's DNS (no /etc/hosts entry); `docker stop` ends both with exit
 /// code 0 well within the grace period, logging the shutdown lines.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(missing_docker, ignore = "needs a Docker engine that answers")]
 async fn user_network_dns_route_and_graceful_docker_stop() {
-    if !docker_available("user network / docker stop test") {
-        return;
-    }
+    docker_available("user network / docker stop test");
     let mut j = Janitor::default();
     let image = j.image().await;
     let net = unique("nats-net-");
@@ -482,7 +458,7 @@ async fn user_network_dns_route_and_graceful_docker_stop() {
     let b_ip = ip(&b, Some(&net)).await;
     let (on_a, on_b) = (pinned(&a_ip).await, pinned(&b_ip).await);
     let mut sub = subscribe(&on_a, "dns.a").await;
-    common::until_routed(&on_b, &mut sub, "dns.a", WAIT).await;
+    support::until_routed(&on_b, &mut sub, "dns.a", SLOW).await;
 
     // Stop with the default 10 s grace period; a client is still connected.
     let start = std::time::Instant::now();
@@ -603,7 +579,7 @@ impl Cluster {
             let mut sub = subscribe(c, &subject).await;
             for (k, from) in clients.iter().enumerate() {
                 if k != i {
-                    common::until_routed(from, &mut sub, &subject, bound).await;
+                    support::until_routed(from, &mut sub, &subject, bound).await;
                 }
             }
         }
@@ -615,16 +591,16 @@ impl Cluster {
 /// it; reconnected, the node's routes and interest come back within a
 /// bound.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    any(missing_docker, missing_compose),
+    ignore = "needs a Docker engine that answers and `docker compose` or `docker-compose`"
+)]
 async fn compose_cluster_survives_a_partition() {
-    if !docker_available("compose partition test") {
-        return;
-    }
-    let Some(cmd) = compose_command("compose partition test") else {
-        return;
-    };
+    docker_available("compose partition test");
+    let cmd = support::compose_command("compose partition test");
     let mut j = Janitor::default();
     let cluster = Cluster::up(&mut j, cmd).await;
-    cluster.meshed(WAIT).await;
+    cluster.meshed(SLOW).await;
     let (n1, n2, n3) = (
         cluster.container("n1").await,
         cluster.container("n2").await,
@@ -633,35 +609,35 @@ async fn compose_cluster_survives_a_partition() {
     let (c1, c2) = (cluster.pinned("n1").await, cluster.pinned("n2").await);
     let mut on1 = subscribe(&c1, "part.1").await;
     let mut on2 = subscribe(&c2, "part.2").await;
-    common::until_routed(&c2, &mut on1, "part.1", WAIT).await;
+    support::until_routed(&c2, &mut on1, "part.1", SLOW).await;
 
     let net = cluster.network();
     must(&["network", "disconnect", &net, &n3]).await;
     let cut = Instant::now();
     // n1 and n2 keep serving each other, with old and new interest.
-    common::until_routed(&c1, &mut on2, "part.2", Duration::from_secs(5)).await;
+    support::until_routed(&c1, &mut on2, "part.2", Duration::from_secs(5)).await;
     let mut on1b = subscribe(&c1, "part.1b").await;
-    common::until_routed(&c2, &mut on1b, "part.1b", Duration::from_secs(5)).await;
+    support::until_routed(&c2, &mut on1b, "part.1b", Duration::from_secs(5)).await;
     // Both notice the silent route to n3 (2 s pings, 2 missed) and close it.
     for n in [&n1, &n2] {
         wait_log(n, "Router connection closed: Stale Connection").await;
     }
     eprintln!("partition noticed after {:?}", cut.elapsed());
-    common::until_routed(&c2, &mut on1, "part.1", Duration::from_secs(5)).await;
+    support::until_routed(&c2, &mut on1, "part.1", Duration::from_secs(5)).await;
 
     // Heal: back on the network under its service name.
     must(&["network", "connect", "--alias", "n3", &net, &n3]).await;
     let healed = Instant::now();
     let c3 = cluster.pinned("n3").await;
     let mut on3 = subscribe(&c3, "part.3").await;
-    common::until_routed(&c1, &mut on3, "part.3", WAIT).await;
-    common::until_routed(&c2, &mut on3, "part.3", WAIT).await;
-    common::until_routed(&c3, &mut on1, "part.1", WAIT).await;
-    common::until_routed(&c3, &mut on2, "part.2", WAIT).await;
-    common::until_routed(&c3, &mut on1b, "part.1b", WAIT).await;
+    support::until_routed(&c1, &mut on3, "part.3", SLOW).await;
+    support::until_routed(&c2, &mut on3, "part.3", SLOW).await;
+    support::until_routed(&c3, &mut on1, "part.1", SLOW).await;
+    support::until_routed(&c3, &mut on2, "part.2", SLOW).await;
+    support::until_routed(&c3, &mut on1b, "part.1b", SLOW).await;
     let converged = healed.elapsed();
     eprintln!("partition healed; routes and interest converged in {converged:?}");
-    assert!(converged < WAIT);
+    assert!(converged < SLOW);
     for n in ["n1", "n2", "n3"] {
         assert_eq!(
             routez_routes(&cluster.ip(n).await, 2).await,
@@ -675,16 +651,16 @@ async fn compose_cluster_survives_a_partition() {
 /// after each, subscribers of every node — on the restarted node through
 /// their reconnect — still receive what any node publishes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    any(missing_docker, missing_compose),
+    ignore = "needs a Docker engine that answers and `docker compose` or `docker-compose`"
+)]
 async fn compose_rolling_restart_loses_no_interest() {
-    if !docker_available("compose rolling restart test") {
-        return;
-    }
-    let Some(cmd) = compose_command("compose rolling restart test") else {
-        return;
-    };
+    docker_available("compose rolling restart test");
+    let cmd = support::compose_command("compose rolling restart test");
     let mut j = Janitor::default();
     let cluster = Cluster::up(&mut j, cmd).await;
-    cluster.meshed(WAIT).await;
+    cluster.meshed(SLOW).await;
     let nodes = ["n1", "n2", "n3"];
 
     // One subscriber per node; each may fail over to the others (as
@@ -723,7 +699,7 @@ async fn compose_rolling_restart_loses_no_interest() {
         }
         for (_, subject, sub) in subs.iter_mut() {
             for p in &publishers {
-                common::until_routed(p, sub, subject, WAIT).await;
+                support::until_routed(p, sub, subject, SLOW).await;
             }
         }
         eprintln!("{n}: all interest back {:?} after restart", back.elapsed());

@@ -8,13 +8,13 @@
 //! group or receive its messages), which keeps the test to a couple of
 //! seconds.
 
-mod common;
+mod support;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{options, start, Event, Raw};
 use nats_server::process::Running;
+use support::{options, start, Event, Raw};
 use tokio::io::AsyncWriteExt;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -90,7 +90,7 @@ async fn play(addr: SocketAddr, pieces: Vec<Vec<u8>>, gap: Duration) -> Vec<Even
     let mut events = Vec::new();
     let mut pongs = 0;
     while pongs < PONGS {
-        let e = c.next(common::WAIT).await;
+        let e = c.next(support::WAIT).await;
         let stop = !matches!(e, Event::Frame(_));
         if e.is_frame(b"PONG\r\n") {
             pongs += 1;
@@ -108,7 +108,7 @@ async fn play(addr: SocketAddr, pieces: Vec<Vec<u8>>, gap: Duration) -> Vec<Even
 /// Waits (bounded) until the server has dropped every client and its
 /// subscriptions.
 async fn wait_idle(run: &Running) {
-    let deadline = Instant::now() + common::WAIT;
+    let deadline = Instant::now() + support::WAIT;
     while run.server.num_clients() > 0 {
         assert!(Instant::now() < deadline, "server never went idle");
         tokio::time::sleep(Duration::from_millis(1)).await;

@@ -4,14 +4,13 @@
 //! and `/varz` as nats-server 2.15.1 shows them; what would enable
 //! JetStream is refused with the same message and exit status as before.
 
-mod common;
-mod monitor_support;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Raw, RealServer, REAL_2_15};
+use support::{Raw, RealServer};
 
 const BIN: &str = env!("CARGO_BIN_EXE_nats-server");
 
@@ -72,19 +71,21 @@ async fn disabled_jetstream_in_the_file_starts_and_serves() {
 /// INFO and the `/varz` `jetstream` object are nats-server 2.15.1's with
 /// `--store_dir` and JetStream off.
 #[tokio::test]
+#[cfg_attr(
+    missing_nats_server_2_15,
+    ignore = "needs nats-server 2.15.x in /opt/natsvenv/bin or .ci/venv/bin"
+)]
 async fn info_and_varz_match_nats_server_2_15() {
-    let Some(real) = common::real_binary(REAL_2_15, "info_and_varz_match_nats_server_2_15") else {
-        return;
-    };
+    let real = support::real_2_15("info_and_varz_match_nats_server_2_15");
     let dir = scratch("varz");
     let d = dir.to_str().unwrap();
     let mut seen = Vec::new();
     for bin in [Path::new(BIN), real.as_path()] {
-        let port = common::free_port();
+        let port = support::free_port();
         let args = ["--store_dir", d, "-m", &port.to_string()];
         let server = RealServer::start_with(bin, None, &args).await;
         serves_without_jetstream(&server, &bin.display().to_string()).await;
-        let varz = monitor_support::get_json(([127, 0, 0, 1], port).into(), "/varz").await;
+        let varz = support::http::get_json(([127, 0, 0, 1], port).into(), "/varz").await;
         seen.push(varz["jetstream"].clone());
     }
     assert_eq!(seen[0], seen[1], "/varz jetstream: ours, then 2.15.1's");
@@ -97,7 +98,7 @@ async fn info_and_varz_match_nats_server_2_15() {
 fn refused(args: &[&str], conf: Option<&str>) -> (i32, String, String) {
     let mut cmd = Command::new(BIN);
     let path = conf.map(|text| {
-        let p = scratch(&format!("refused-{}.conf", common::free_port()));
+        let p = scratch(&format!("refused-{}.conf", support::free_port()));
         std::fs::write(&p, text).unwrap();
         p
     });

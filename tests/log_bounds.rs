@@ -7,13 +7,13 @@
 //! Our binary and nats-server run as child processes with the same config
 //! and `log_file`, so what is measured is what an operator's disk receives.
 
-mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{Event, Raw, RealServer, REAL_2_9};
 use regex::Regex;
+use support::{Event, Raw, RealServer};
 use tokio::time::Instant;
 
 const OURS: &str = env!("CARGO_BIN_EXE_nats-server");
@@ -298,10 +298,12 @@ async fn connect_secrets_never_reach_the_error_line() {
 /// before our `...` starts nats-server's line and everything after it ends
 /// nats-server's line.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_nats_server_2_9,
+    ignore = "needs nats-server 2.9.10 at /usr/sbin/nats-server"
+)]
 async fn cut_lines_are_nats_server_lines_with_the_value_cut() {
-    let Some(real) = common::real_binary(REAL_2_9, "cut_lines_are_nats_server_lines") else {
-        return;
-    };
+    let real = support::real_2_9("cut_lines_are_nats_server_lines");
     let (ours, theirs) = (start(Path::new(OURS)).await, start(&real).await);
     for case in cases().into_iter().filter(|c| c.comparable) {
         let mine = err_messages(&ours.flood(&case.bytes, 1).await);

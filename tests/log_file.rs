@@ -2,7 +2,7 @@
 //! backup names and `\r\n` notices, `logfile_max_num` pruning, reopen after
 //! logrotate moved the file, reconfiguration and open errors.
 
-mod common;
+mod support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -319,13 +319,12 @@ fn file_wins_over_syslog_settings() {
 }
 
 #[test]
+#[cfg_attr(
+    missing_nats_server_2_9,
+    ignore = "needs nats-server 2.9.10 at /usr/sbin/nats-server"
+)]
 fn same_file_bytes_as_the_real_nats_server() {
-    let Some(bin) = common::real_binaries("same_file_bytes_as_the_real_nats_server")
-        .into_iter()
-        .next()
-    else {
-        return;
-    };
+    let bin = support::real_2_9("same_file_bytes_as_the_real_nats_server");
     let dir = tempfile::tempdir().unwrap();
     let theirs_path = dir.path().join("theirs.log");
     let mut child = std::process::Command::new(&bin)

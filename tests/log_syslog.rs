@@ -9,7 +9,7 @@
 //!          <31>… (debug)
 //! ```
 
-mod common;
+mod support;
 
 use std::io::Read;
 use std::net::{TcpListener, UdpSocket};
@@ -246,12 +246,6 @@ fn configuration_errors_read_like_nats_server() {
     );
 }
 
-/// The nats-server binary to compare against, when installed (2.9.10
-/// first; under CI, `.ci/run` installs both and a missing one fails).
-fn real_nats_server(test: &str) -> Option<std::path::PathBuf> {
-    common::real_binaries(test).into_iter().next()
-}
-
 /// Replaces the parts that legitimately differ between two processes.
 fn normalise(pkt: &str) -> String {
     let re = Regex::new(&format!(r"^(<\d+>){RFC3339} (\S+) (\S+)\[\d+\]: ")).unwrap();
@@ -259,10 +253,12 @@ fn normalise(pkt: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    missing_nats_server_2_9,
+    ignore = "needs nats-server 2.9.10 at /usr/sbin/nats-server"
+)]
 fn same_udp_bytes_as_the_real_nats_server() {
-    let Some(bin) = real_nats_server("same_udp_bytes_as_the_real_nats_server") else {
-        return;
-    };
+    let bin = support::real_2_9("same_udp_bytes_as_the_real_nats_server");
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = sock.local_addr().unwrap().port();
     let url = format!("udp://127.0.0.1:{port}");

@@ -17,14 +17,13 @@
 //! Loops are bounded by counts, waits by timeouts; nothing about speed is
 //! asserted.
 
-mod common;
-mod monitor_support;
+mod support;
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{rss_kib, Event, Raw, RealServer};
+use support::{rss_kib, Event, Raw, RealServer};
 use tokio::io::AsyncWriteExt;
 use tokio::time::timeout;
 
@@ -48,7 +47,7 @@ fn subject(rng: &mut fastrand::Rng) -> String {
 const CONNECT: &[u8] = b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\n";
 
 async fn num_subscriptions(monitor: SocketAddr) -> u64 {
-    monitor_support::get_json(monitor, "/subsz").await["num_subscriptions"]
+    support::http::get_json(monitor, "/subsz").await["num_subscriptions"]
         .as_u64()
         .expect("num_subscriptions")
 }
@@ -56,7 +55,7 @@ async fn num_subscriptions(monitor: SocketAddr) -> u64 {
 /// Waits (bounded) until `/subsz` counts no subscription: closed connections
 /// are cleaned up after the client sees the close.
 async fn until_no_subscriptions(monitor: SocketAddr) {
-    monitor_support::eventually("/subsz to count 0 subscriptions", || async {
+    support::eventually("/subsz to count 0 subscriptions", || async {
         (num_subscriptions(monitor).await == 0).then_some(())
     })
     .await

@@ -4,16 +4,15 @@
 //! nats-server#770) — and closed connections kept with their reasons,
 //! subscriptions and the bytes they had queued.
 
-mod common;
-mod monitor_support;
+mod support;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures::future::join_all;
-use monitor_support::*;
 use serde_json::Value;
+use support::monitor::*;
 
 const OPEN: usize = 1100;
 const CLIENT_CLOSED: usize = 30;
@@ -42,8 +41,8 @@ fn enough_descriptors() {
 
 /// Connection `i`: `i % 4` subscriptions, `i % 5` messages of `i % 13`
 /// bytes published to nobody.
-async fn client(addr: SocketAddr, i: usize) -> Raw {
-    let mut c = Raw::connect(
+async fn client(addr: SocketAddr, i: usize) -> Lines {
+    let mut c = Lines::connect(
         addr,
         &format!(
             r#"{{"verbose":false,"name":"c{i}","lang":"rust","version":"1.{}"}}"#,
@@ -143,7 +142,7 @@ async fn connz_sorts_the_whole_set_then_pages() {
     }
     // Deliveries: `i % 6` messages of `i % 7 + 1` bytes to the first
     // subscription of connection i.
-    let mut driver = Raw::connect(addr, r#"{"verbose":false,"name":"driver"}"#).await;
+    let mut driver = Lines::connect(addr, r#"{"verbose":false,"name":"driver"}"#).await;
     let mut ops = String::new();
     for i in (0..OPEN).filter(|i| i % 4 != 0) {
         let payload = "d".repeat(i % 7 + 1);
@@ -156,14 +155,14 @@ async fn connz_sorts_the_whole_set_then_pages() {
 
     // Closed connections, each with its reason.
     for k in 0..CLIENT_CLOSED {
-        let mut c = Raw::connect(addr, &format!(r#"{{"verbose":false,"name":"cc{k}"}}"#)).await;
+        let mut c = Lines::connect(addr, &format!(r#"{{"verbose":false,"name":"cc{k}"}}"#)).await;
         c.send(&format!("SUB closing.{k} {k}\r\n")).await;
         c.sync().await;
     }
-    let mut big = Raw::connect(addr, r#"{"verbose":false,"name":"big"}"#).await;
+    let mut big = Lines::connect(addr, r#"{"verbose":false,"name":"big"}"#).await;
     big.send("PUB x 5000\r\n").await;
     big.wait_closed().await;
-    let mut bad = Raw::connect(addr, r#"{"verbose":false,"name":"bad"}"#).await;
+    let mut bad = Lines::connect(addr, r#"{"verbose":false,"name":"bad"}"#).await;
     bad.send("SUB keep.me 1\r\nFOO\r\n").await;
     bad.wait_closed().await;
     make_slow_consumer(addr, mon, "slow", "flood").await;

@@ -9,14 +9,13 @@
 //! The known, deliberate differences are listed in [`ALLOWED`] with the
 //! reason; anything else fails. Skips with a notice without the binary.
 
-mod common;
-mod monitor_support;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
-use monitor_support::*;
 use serde_json::Value;
+use support::monitor::*;
 
 /// The shape of a JSON value: objects by key, arrays by the merged shape of
 /// their elements, numbers as one type (Go prints integral floats as ints).
@@ -156,8 +155,8 @@ impl Pair {
 }
 
 /// The same workload on one server. Returns the clients to keep open.
-async fn workload(addr: SocketAddr, mon: SocketAddr) -> Vec<Raw> {
-    let mut a = Raw::connect(
+async fn workload(addr: SocketAddr, mon: SocketAddr) -> Vec<Lines> {
+    let mut a = Lines::connect(
         addr,
         r#"{"verbose":false,"name":"svc-a","lang":"python","version":"2.7.0","protocol":1}"#,
     )
@@ -165,7 +164,7 @@ async fn workload(addr: SocketAddr, mon: SocketAddr) -> Vec<Raw> {
     a.send("SUB foo 1\r\nSUB foo.* q 2\r\nSUB bar 3\r\nSUB baz 4\r\nUNSUB 4 2\r\nSUB gone.soon 5\r\nUNSUB 5\r\n")
         .await;
     a.sync().await;
-    let mut b = Raw::connect(
+    let mut b = Lines::connect(
         addr,
         r#"{"verbose":false,"name":"pub","lang":"go","version":"1.30.0","protocol":1}"#,
     )
@@ -173,11 +172,11 @@ async fn workload(addr: SocketAddr, mon: SocketAddr) -> Vec<Raw> {
     b.send("PUB foo 5\r\nhello\r\nPUB foo.x 3\r\nabc\r\nPUB nobody 2\r\nhi\r\nPUB baz 1\r\nx\r\nPUB baz 2\r\nxy\r\nPUB baz 3\r\nxyz\r\n")
         .await;
     b.sync().await;
-    let mut c = Raw::connect(addr, r#"{"verbose":false,"name":"gone"}"#).await;
+    let mut c = Lines::connect(addr, r#"{"verbose":false,"name":"gone"}"#).await;
     c.send("SUB zz 9\r\nSUB yy q2 10\r\n").await;
     c.sync().await;
     drop(c);
-    let mut d = Raw::connect(addr, r#"{"verbose":false,"name":"bad"}"#).await;
+    let mut d = Lines::connect(addr, r#"{"verbose":false,"name":"bad"}"#).await;
     d.sync().await;
     d.send("FOO\r\n").await;
     d.wait_closed().await;
@@ -231,20 +230,23 @@ fn details(list: &Value) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_nats_server_2_9,
+    ignore = "needs nats-server 2.9.10 at /usr/sbin/nats-server"
+)]
 async fn monitoring_matches_nats_server() {
-    let Some(real) = RealServer::start(&[]).await else {
-        return;
-    };
+    let bin = real_2_9("monitoring_matches_nats_server");
+    let real = RealServer::start_monitored_with(&bin, None, &[]).await;
     let (running, mon) = ours(|_| {}).await;
     let pair = Pair {
         ours: mon,
-        theirs: real.mon,
+        theirs: real.mon(),
     };
 
     // Baselines: the real server holds internal subscriptions of its own.
     let (v0, r0) = pair.both("/varz").await;
     let _keep_ours = workload(running.addr, mon).await;
-    let _keep_theirs = workload(real.addr, real.mon).await;
+    let _keep_theirs = workload(real.addr, real.mon()).await;
 
     // 1. Shapes of every endpoint under several parameters.
     let mut paths: Vec<String> = [
@@ -425,7 +427,7 @@ async fn monitoring_matches_nats_server() {
     }
     let rtt = get_json(mon, "/connz?sort=rtt").await;
     assert_eq!(rtt["num_connections"], 2);
-    let old = get(real.mon, "/connz?sort=rtt").await;
+    let old = get(real.mon(), "/connz?sort=rtt").await;
     assert!(old.status == 200 || old.text() == "invalid sorting option: rtt");
     let (o, t) = pair.both("/connz?limit=1&offset=1").await;
     assert_eq!(names(&o), names(&t));
@@ -439,10 +441,10 @@ async fn monitoring_matches_nats_server() {
     // searches closed connections, a bug main fixed; we follow main.)
     for (name, state) in [("pub", "open"), ("gone", "closed")] {
         let cid_o = by_name(&get_json(mon, "/connz?state=all").await, name)["cid"].clone();
-        let cid_t = by_name(&get_json(real.mon, "/connz?state=all").await, name)["cid"].clone();
+        let cid_t = by_name(&get_json(real.mon(), "/connz?state=all").await, name)["cid"].clone();
         let (o, t) = (
             get_json(mon, &format!("/connz?state={state}&cid={cid_o}")).await,
-            get_json(real.mon, &format!("/connz?state={state}&cid={cid_t}")).await,
+            get_json(real.mon(), &format!("/connz?state={state}&cid={cid_t}")).await,
         );
         assert_eq!(names(&o), vec![name.to_string()], "cid={cid_o}");
         assert_eq!(names(&o), names(&t), "cid of {name}");
@@ -493,7 +495,7 @@ async fn monitoring_matches_nats_server() {
         "/nope",
         "/varz/",
     ] {
-        let (o, t) = (get(mon, path).await, get(real.mon, path).await);
+        let (o, t) = (get(mon, path).await, get(real.mon(), path).await);
         assert_eq!(o.status, t.status, "{path} status");
         assert_eq!(o.text(), t.text(), "{path} body");
         assert_eq!(
@@ -505,13 +507,13 @@ async fn monitoring_matches_nats_server() {
     // JSONP: same content type and wrapping.
     let (o, t) = (
         get(mon, "/varz?callback=cb").await,
-        get(real.mon, "/varz?callback=cb").await,
+        get(real.mon(), "/varz?callback=cb").await,
     );
     assert_eq!(o.header("content-type"), t.header("content-type"));
     assert!(o.text().starts_with("cb({") && o.text().ends_with("})"));
     assert!(t.text().starts_with("cb({") && t.text().ends_with("})"));
     // The index page links every endpoint the reference links.
-    let (o, t) = (get(mon, "/").await, get(real.mon, "/").await);
+    let (o, t) = (get(mon, "/").await, get(real.mon(), "/").await);
     assert_eq!(o.header("content-type"), t.header("content-type"));
     for link in t.text().split("href=").skip(1) {
         let target = link.split(['>', ' ']).next().unwrap();

@@ -3,17 +3,16 @@
 //! `/healthz` readiness, config values in `/varz`, secrets never shown,
 //! start-up errors, and the launch log line.
 
-mod common;
-mod monitor_support;
+mod support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use monitor_support::*;
 use nats_server::config::{Authorization, ClusterOpts, Options, RouteUrl};
 use nats_server::server::Server;
+use support::monitor::*;
 use tokio::net::TcpListener;
 
 #[tokio::test]
@@ -172,8 +171,14 @@ async fn healthz_is_ok_only_while_the_listener_accepts() {
 
     // Shutdown stops the monitor too.
     server.shutdown();
-    tokio::time::timeout(WAIT, serving).await.unwrap().unwrap();
-    tokio::time::timeout(WAIT, monitor).await.unwrap().unwrap();
+    tokio::time::timeout(SETTLE, serving)
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::timeout(SETTLE, monitor)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(tokio::net::TcpStream::connect(mon).await.is_err());
 }
 
@@ -222,7 +227,7 @@ async fn varz_shows_config_values_and_never_secrets() {
         })
     );
 
-    let mut c = Raw::connect(
+    let mut c = Lines::connect(
         running.addr,
         r#"{"verbose":false,"name":"who","user":"alice","pass":"s3cret-pass"}"#,
     )
@@ -261,7 +266,7 @@ async fn tokens_are_redacted() {
         }
     })
     .await;
-    let mut c = Raw::connect(
+    let mut c = Lines::connect(
         running.addr,
         r#"{"verbose":false,"auth_token":"t0k-secret"}"#,
     )

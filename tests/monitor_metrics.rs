@@ -5,14 +5,13 @@
 //! the traffic sent, per-connection series are limited to the top N, and
 //! slow-consumer cuts are counted by client name.
 
-mod common;
-mod monitor_support;
+mod support;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 
-use monitor_support::*;
 use prometheus_parse::{Scrape, Value as PValue};
+use support::monitor::*;
 
 /// One sample: name, labels (unescaped), value.
 #[derive(Debug, Clone)]
@@ -211,7 +210,7 @@ async fn metrics_are_typed_true_and_bounded() {
             format!("m{k}")
         };
         let connect = serde_json::json!({"verbose": false, "name": name}).to_string();
-        let mut c = Raw::connect(addr, &connect).await;
+        let mut c = Lines::connect(addr, &connect).await;
         let mut ops = String::from("SUB own.sub 1\r\n");
         for _ in 0..k {
             ops.push_str("PUB nowhere 10\r\n0123456789\r\n");

@@ -5,16 +5,16 @@
 //! behind a route. `"subject queue"` deny entries keep a queue group's
 //! members from receiving what the group may not take.
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
-use common::{start, Raw};
 use nats_server::config::{Options, Permissions, SubjectPermission};
+use support::{start, Raw};
 use tokio::time::{sleep, Instant};
 
 fn options() -> Options {
-    let mut o = common::options();
+    let mut o = support::options();
     let limited = Permissions {
         publish: None,
         subscribe: Some(SubjectPermission {
@@ -24,8 +24,8 @@ fn options() -> Options {
         allow_responses: None,
     };
     o.authorization.users = Some(vec![
-        common::user("limited", Some(limited)),
-        common::user("root", None),
+        support::user("limited", Some(limited)),
+        support::user("root", None),
     ]);
     o
 }
@@ -68,8 +68,8 @@ async fn a_wider_subscription_never_delivers_a_denied_subject() {
 
 #[tokio::test]
 async fn the_deny_holds_for_messages_from_a_route() {
-    let a = start(common::clustered(options(), "deny", &[])).await;
-    let b = start(common::clustered(
+    let a = start(support::clustered(options(), "deny", &[])).await;
+    let b = start(support::clustered(
         options(),
         "deny",
         &[a.cluster_addr.unwrap()],
@@ -79,7 +79,7 @@ async fn the_deny_holds_for_messages_from_a_route() {
     let mut limited = Raw::login(a.addr, "limited").await;
     limited.send(b"SUB *.x 36\r\nSUB *.a slow 40\r\n").await;
     limited.assert_open().await;
-    common::until("interest to reach the route", || {
+    support::until("interest to reach the route", || {
         ["public.x", "jobs.a"]
             .iter()
             .all(|s| b.server.sublist.has_interest(s))

@@ -7,14 +7,14 @@
 //! Each test asserts the exact bytes the server sends and whether the
 //! connection closes or stays usable (a PING still gets its PONG).
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
-use common::{options, start, wait_closed, Event, Raw, WAIT};
 use nats_server::config::Options;
 use nats_server::process::Running;
 use nats_server::server::close::ClosedState;
+use support::{options, start, wait_closed, Event, Raw, WAIT};
 use tokio::time::Instant;
 
 const QUIET_CONNECT: &[u8] = b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\n";

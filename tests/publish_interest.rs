@@ -4,9 +4,9 @@
 //! by the publisher's very next message once the subscriber's PING is
 //! answered, however long the publisher's stream has been running.
 
-mod common;
+mod support;
 
-use common::{options, start, Event, Raw};
+use support::{options, start, Event, Raw};
 
 /// A publisher streams to `memo.subject` without pause while another
 /// connection subscribes and unsubscribes; messages published after the
@@ -46,7 +46,7 @@ async fn sub_and_unsub_reach_a_streaming_publisher() {
         assert!(ev.last().unwrap().is_frame(b"PONG\r\n"), "{ev:?}");
         // Whatever part of the burst arrived after the SUB, then the marker.
         loop {
-            match subscriber.next(common::WAIT).await {
+            match subscriber.next(support::WAIT).await {
                 Event::Frame(f) if f == b"MSG memo.subject 7 1\r\nx\r\n" => continue,
                 Event::Frame(f) => {
                     assert_eq!(

@@ -6,22 +6,22 @@
 //! into logs, and ten thousand failed logins without memory growth.
 //! Python clients (nats-py) are in `security_python.rs`.
 
-mod common;
+mod support;
+
+use support::SETTLE;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::pki::{pki, tls_config, Pki};
 use futures::StreamExt;
 use nats_server::config::{Options, Permissions, ResponsePermission, SubjectPermission, User};
 use nats_server::process::{start, Running};
+use support::pki::{pki, tls_config, Pki};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{sleep, timeout, Instant};
-
-const WAIT: Duration = Duration::from_secs(5);
 
 async fn server(f: impl FnOnce(&mut Options)) -> Running {
     let mut o = Options {
@@ -41,7 +41,7 @@ fn tls_url(r: &Running) -> String {
 async fn raw(addr: SocketAddr) -> (String, TcpStream) {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let mut buf = vec![0u8; 4096];
-    let n = timeout(WAIT, s.read(&mut buf)).await.unwrap().unwrap();
+    let n = timeout(SETTLE, s.read(&mut buf)).await.unwrap().unwrap();
     (String::from_utf8_lossy(&buf[..n]).into_owned(), s)
 }
 
@@ -61,7 +61,7 @@ async fn exchange(s: &mut TcpStream, line: &str) -> String {
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     while !String::from_utf8_lossy(&got).contains("PONG") {
-        match timeout(WAIT, s.read(&mut buf)).await {
+        match timeout(SETTLE, s.read(&mut buf)).await {
             Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
             _ => break,
         }
@@ -90,7 +90,7 @@ async fn tls_client_with_user_password_and_pub_sub() {
     nc.publish("secure.x", "over tls".into()).await.unwrap();
     nc.flush().await.unwrap();
     assert_eq!(
-        timeout(WAIT, sub.next()).await.unwrap().unwrap().payload,
+        timeout(SETTLE, sub.next()).await.unwrap().unwrap().payload,
         "over tls"
     );
     s.stop().await;
@@ -144,7 +144,7 @@ async fn client_certificates_from_the_ca_only() {
         if let (Some(c), Some(k)) = (cert, key) {
             opts = opts.add_client_certificate(c.clone(), k.clone());
         }
-        let bad = timeout(WAIT, async {
+        let bad = timeout(SETTLE, async {
             match opts.connect(tls_url(&s)).await {
                 Ok(nc) => nc.flush().await.is_ok(),
                 Err(_) => false,
@@ -485,7 +485,7 @@ async fn credentials_never_logged_and_failed_logins_do_not_grow_memory() {
         .port();
     let (mut child, log) = binary_with_auth(port, &conf);
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let deadline = Instant::now() + WAIT;
+    let deadline = Instant::now() + SETTLE;
     while TcpStream::connect(addr).await.is_err() {
         assert!(Instant::now() < deadline);
         sleep(Duration::from_millis(20)).await;
@@ -511,12 +511,12 @@ async fn credentials_never_logged_and_failed_logins_do_not_grow_memory() {
         failed_login().await;
     }
     sleep(Duration::from_millis(500)).await;
-    let before = common::rss_kib(child.id());
+    let before = support::rss_kib(child.id());
     for _ in 0..10_000 {
         failed_login().await;
     }
     sleep(Duration::from_millis(500)).await;
-    let after = common::rss_kib(child.id());
+    let after = support::rss_kib(child.id());
     let _ = child.kill();
     let _ = child.wait();
     let log = log.lock().unwrap().clone();
@@ -547,6 +547,10 @@ fn cluster_opts(p: &Pki, routes: &[SocketAddr]) -> Options {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_nats_server_2_9,
+    ignore = "needs nats-server 2.9.10 at /usr/sbin/nats-server"
+)]
 async fn routes_over_tls_between_ours_and_with_nats_server() {
     let p = pki();
     let a = start(cluster_opts(&p, &[])).await.unwrap();
@@ -563,7 +567,7 @@ async fn routes_over_tls_between_ours_and_with_nats_server() {
     );
     let mut sub = cb.subscribe("tls.route").await.unwrap();
     cb.flush().await.unwrap();
-    common::until_routed(&ca, &mut sub, "tls.route", Duration::from_secs(15)).await;
+    support::until_routed(&ca, &mut sub, "tls.route", Duration::from_secs(15)).await;
     assert_eq!(a.server.num_routes(), 1);
 
     // A route from a server whose certificate comes from an unknown CA fails.
@@ -577,7 +581,8 @@ async fn routes_over_tls_between_ours_and_with_nats_server() {
     assert_eq!(r.server.num_routes(), 0, "unknown CA must not form a route");
 
     // The real nats-server joins over TLS.
-    if let Some(bin) = common::real_binary(common::REAL_2_9, "TLS route interop") {
+    {
+        let bin = support::real_2_9("TLS route interop");
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("go.conf");
         let cport = std::net::TcpListener::bind("127.0.0.1:0")
@@ -618,7 +623,7 @@ async fn routes_over_tls_between_ours_and_with_nats_server() {
         };
         let mut on_ours = ca.subscribe("tls.mixed").await.unwrap();
         ca.flush().await.unwrap();
-        common::until_routed(&cg, &mut on_ours, "tls.mixed", Duration::from_secs(15)).await;
+        support::until_routed(&cg, &mut on_ours, "tls.mixed", Duration::from_secs(15)).await;
         let _ = go.kill();
         let _ = go.wait();
     }

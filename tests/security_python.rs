@@ -2,9 +2,9 @@
 //! user/password, token and nkey authentication. The interpreter comes from
 //! `NATS_PY_PYTHON`, `.ci/venv` (made by `.ci/run`) or /opt/natsvenv; the
 //! test skips with a notice when none has `nats` and `nkeys` installed
-//! (fails under CI: `common::nats_py`).
+//! (fails under CI: `support::nats_py`).
 
-mod common;
+mod support;
 
 use std::path::Path;
 use std::process::Command;
@@ -17,10 +17,9 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, 
 type Case = (&'static str, Box<dyn Fn(&mut Options)>, String, String);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(missing_nats_py, ignore = "needs a Python with nats-py and nkeys")]
 async fn nats_py_over_tls_with_user_token_and_nkey() {
-    let Some(py) = common::nats_py("nats_py_over_tls_with_user_token_and_nkey") else {
-        return;
-    };
+    let py = support::nats_py("nats_py_over_tls_with_user_token_and_nkey");
     let dir = tempfile::tempdir().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);

@@ -4,15 +4,15 @@
 //! every message, the publisher carries on, and the server keeps answering
 //! new connections. No `-ERR` is sent; the slow socket just closes.
 
-mod common;
+mod support;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use common::{options, start, wait_closed, Event, Raw, WAIT};
 use nats_server::config::Options;
 use nats_server::server::close::ClosedState;
+use support::{options, start, wait_closed, Event, Raw, WAIT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpSocket;
 use tokio::time::{timeout, Instant};

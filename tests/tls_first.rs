@@ -11,23 +11,23 @@
 //! (`tls_first()` and the classic upgrade), raw sockets where the bytes
 //! matter, and the same probes against nats-server 2.15.1 when installed.
 
-mod common;
+mod support;
+
+use support::SETTLE;
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use common::pki::{pki, Pki};
-use common::{RealServer, REAL_2_15};
 use futures::StreamExt;
 use nats_server::config::{self, Options};
 use nats_server::process::Running;
 use serde_json::Value;
+use support::pki::{pki, Pki};
+use support::RealServer;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
-
-const WAIT: Duration = Duration::from_secs(5);
 
 /// The `tls {}` block with `extra` inside and `top` beside it (TLS
 /// timeout 0.5 s, so that refused clients are closed quickly).
@@ -44,7 +44,7 @@ async fn server(text: &str) -> Running {
     let root = config::parse_str(text, "t.conf", config::Includes::Refuse).unwrap();
     let mut o = Options::default();
     o.apply_map(&root, "t.conf").unwrap();
-    common::start(o).await
+    support::start(o).await
 }
 
 /// The fallback window the running server parsed from its `tls {}` block.
@@ -52,11 +52,11 @@ fn fallback(s: &Running) -> Option<Duration> {
     s.server.options().tls.as_ref()?.handshake_first_fallback
 }
 
-/// Reads until CRLF (or `until` appears), the close, or `WAIT`.
+/// Reads until CRLF (or `until` appears), the close, or `SETTLE`.
 async fn read_until<S: AsyncRead + Unpin>(s: &mut S, until: &str) -> String {
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
-    let deadline = Instant::now() + WAIT;
+    let deadline = Instant::now() + SETTLE;
     while !String::from_utf8_lossy(&got).contains(until) {
         let left = deadline.saturating_duration_since(Instant::now());
         match timeout(left, s.read(&mut buf)).await {
@@ -89,7 +89,7 @@ async fn pub_sub<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S) {
 async fn probe_first(addr: SocketAddr, p: &Pki) -> Option<(bool, bool)> {
     let tcp = TcpStream::connect(addr).await.unwrap();
     let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-    let mut tls = timeout(WAIT, p.connector().connect(name, tcp))
+    let mut tls = timeout(SETTLE, p.connector().connect(name, tcp))
         .await
         .expect("handshake bounded")
         .ok()?;
@@ -113,7 +113,7 @@ async fn probe_waiting(addr: SocketAddr, p: &Pki) -> Option<((bool, bool), Durat
     let flags = tls_flags(&info);
     if flags.0 {
         let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-        let mut tls = timeout(WAIT, p.connector().connect(name, tcp))
+        let mut tls = timeout(SETTLE, p.connector().connect(name, tcp))
             .await
             .expect("handshake bounded")
             .expect("TLS upgrade after INFO");
@@ -129,7 +129,7 @@ async fn async_nats_round_trip(p: &Pki, addr: SocketAddr, tls_first: bool) {
     let mut opts = async_nats::ConnectOptions::new()
         .add_root_certificates(p.ca.clone())
         .require_tls(true)
-        .connection_timeout(WAIT);
+        .connection_timeout(SETTLE);
     if tls_first {
         opts = opts.tls_first();
     }
@@ -141,7 +141,7 @@ async fn async_nats_round_trip(p: &Pki, addr: SocketAddr, tls_first: bool) {
     let mut sub = nc.subscribe(subject.clone()).await.unwrap();
     nc.publish(subject, "hello".into()).await.unwrap();
     nc.flush().await.unwrap();
-    let msg = timeout(WAIT, sub.next()).await.unwrap().unwrap();
+    let msg = timeout(SETTLE, sub.next()).await.unwrap().unwrap();
     assert_eq!(msg.payload, "hello");
 }
 
@@ -219,10 +219,12 @@ async fn handshake_first_false_is_the_classic_order() {
 /// Both kinds of client see the same INFO flags (or the same refusal) from
 /// ours as from nats-server 2.15.1, in every mode.
 #[tokio::test]
+#[cfg_attr(
+    missing_nats_server_2_15,
+    ignore = "needs nats-server 2.15.x in /opt/natsvenv/bin or .ci/venv/bin"
+)]
 async fn same_outcomes_as_nats_server_2_15() {
-    let Some(real) = common::real_binary(REAL_2_15, "same_outcomes_as_nats_server_2_15") else {
-        return;
-    };
+    let real = support::real_2_15("same_outcomes_as_nats_server_2_15");
     let p = pki();
     for (extra, top) in [
         ("handshake_first: 100ms", ""),
