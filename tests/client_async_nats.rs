@@ -221,7 +221,7 @@ async fn client_reconnects_after_server_restart() {
 
     // Same port again; the client resubscribes on reconnect.
     let second = server_with(|o| o.port = addr.port() as i32).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + SETTLE;
     loop {
         let _ = nc.publish("after.restart", "hi".into()).await;
         let _ = nc.flush().await;

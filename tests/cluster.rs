@@ -432,15 +432,7 @@ async fn servers_dialling_each_other_keep_exactly_one_route() {
     for _ in 0..3 {
         // Reserve two route ports, then start both servers pointing at each
         // other at the same moment: both connections race to register.
-        let ports: Vec<u16> = (0..2)
-            .map(|_| {
-                std::net::TcpListener::bind("127.0.0.1:0")
-                    .unwrap()
-                    .local_addr()
-                    .unwrap()
-                    .port()
-            })
-            .collect();
+        let ports: Vec<u16> = (0..2).map(|_| support::free_port()).collect();
         let addr = |p: u16| -> SocketAddr { format!("127.0.0.1:{p}").parse().unwrap() };
         let (to_b, to_a) = ([addr(ports[1])], [addr(ports[0])]);
         let (a, b) = tokio::join!(node(ports[0], &to_b), node(ports[1], &to_a));

@@ -220,7 +220,7 @@ async fn cut_node_the_rest_keep_serving_then_heal() {
     support::until_routed(&c2, &mut on1, "part.1", Duration::from_secs(10)).await;
     // The routes to node 3 go stale (ping_interval 500ms x ping_max 2):
     // node 1's /routez then lists node 2 only.
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + support::SETTLE;
     while num_routes(&net, 1).await != Some(1) {
         assert!(
             Instant::now() < deadline,

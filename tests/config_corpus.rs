@@ -7,8 +7,8 @@
 //!    accept/reject and print the same first line. A file's first line
 //!    `# versions: 2.9` or `# versions: 2.15` restricts which real server
 //!    it is compared with (keys new in 2.10, fixes made after 2.9).
-//!    Missing binaries are skipped with a printed notice (fail under CI,
-//!    where `.ci/run` installs both).
+//!    The comparison needs both binaries: it is ignored when one is missing
+//!    (failed under CI, where `.ci/run` installs both; see `tests/support/mod.rs`).
 
 mod support;
 

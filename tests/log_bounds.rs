@@ -208,7 +208,7 @@ impl Logged {
         // Wait for these connections' own close lines: a connection of an
         // earlier flood that the client left open closes only now, and its
         // line must not end this wait before this flood's lines are written.
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + support::SETTLE;
         loop {
             let text = self.since(from);
             // The prefix may carry the client's name and version after the

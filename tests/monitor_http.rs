@@ -360,7 +360,7 @@ fn the_binary_logs_the_monitor_before_the_client_listener() {
         }
     });
     let mut lines = Vec::new();
-    while let Ok(line) = rx.recv_timeout(Duration::from_secs(10)) {
+    while let Ok(line) = rx.recv_timeout(support::SETTLE) {
         let ready = line.contains("Server is ready");
         lines.push(line);
         if ready {

@@ -48,7 +48,7 @@ impl Proc {
 
     /// Waits for a stderr line containing `needle`; returns it.
     fn wait_line(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + support::SETTLE;
         loop {
             if let Some(l) = self
                 .lines
@@ -82,7 +82,7 @@ impl Proc {
     }
 
     fn wait_exit(&mut self) -> i32 {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + support::SETTLE;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status.code().unwrap_or(-1);
@@ -102,7 +102,7 @@ impl Drop for Proc {
 
 /// A raw client: INFO, then CONNECT; returns the stream.
 fn raw_client(port: u16, connect: &str) -> TcpStream {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + support::SETTLE;
     let mut s = loop {
         match TcpStream::connect(("127.0.0.1", port)) {
             Ok(s) => break s,
@@ -357,7 +357,7 @@ fn log_file_reopens_on_sigusr1() {
 }
 
 fn wait_file_contains(path: &PathBuf, needle: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + support::SETTLE;
     while !std::fs::read_to_string(path)
         .unwrap_or_default()
         .contains(needle)

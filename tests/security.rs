@@ -48,7 +48,7 @@ async fn raw(addr: SocketAddr) -> (String, TcpStream) {
 /// Everything the server sends until it closes the connection (bounded).
 async fn until_closed(s: &mut TcpStream) -> String {
     let mut got = Vec::new();
-    let _ = timeout(Duration::from_secs(10), s.read_to_end(&mut got))
+    let _ = timeout(SETTLE, s.read_to_end(&mut got))
         .await
         .expect("server should close");
     String::from_utf8_lossy(&got).into_owned()
@@ -478,11 +478,7 @@ async fn credentials_never_logged_and_failed_logins_do_not_grow_memory() {
         "authorization {\n  users = [ {user: alice, password: \"Sup3rS3cret!\"} ]\n}\n",
     )
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = support::free_port();
     let (mut child, log) = binary_with_auth(port, &conf);
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let deadline = Instant::now() + SETTLE;
@@ -583,37 +579,18 @@ async fn routes_over_tls_between_ours_and_with_nats_server() {
     // The real nats-server joins over TLS.
     {
         let bin = support::real_2_9("TLS route interop");
-        let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("go.conf");
-        let cport = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let rport = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        std::fs::write(
-            &conf,
-            format!(
-                "host: 127.0.0.1\nport: {cport}\ncluster {{\n  name: sec\n  host: 127.0.0.1\n  port: {rport}\n  routes = [\"nats-route://127.0.0.1:{}\"]\n  tls {{\n    cert_file: \"{}\"\n    key_file: \"{}\"\n    ca_file: \"{}\"\n    timeout: 3\n  }}\n}}\n",
+        let rport = support::free_port();
+        let text = format!(
+                "cluster {{\n  name: sec\n  host: 127.0.0.1\n  port: {rport}\n  routes = [\"nats-route://127.0.0.1:{}\"]\n  tls {{\n    cert_file: \"{}\"\n    key_file: \"{}\"\n    ca_file: \"{}\"\n    timeout: 3\n  }}\n}}\n",
                 a.cluster_addr.unwrap().port(),
                 p.server_cert.display(),
                 p.server_key.display(),
                 p.ca.display()
-            ),
-        )
-        .unwrap();
-        let mut go = Command::new(bin)
-            .args(["-c", conf.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let go_addr: SocketAddr = format!("127.0.0.1:{cport}").parse().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
+            );
+        // Killed when it drops, also when the test fails.
+        let go = support::RealServer::start(&bin, Some(&text)).await;
+        let go_addr = go.addr;
+        let deadline = Instant::now() + SETTLE;
         let cg = loop {
             if let Ok(c) = async_nats::connect(format!("nats://{go_addr}")).await {
                 break c;
@@ -624,8 +601,7 @@ async fn routes_over_tls_between_ours_and_with_nats_server() {
         let mut on_ours = ca.subscribe("tls.mixed").await.unwrap();
         ca.flush().await.unwrap();
         support::until_routed(&cg, &mut on_ours, "tls.mixed", Duration::from_secs(15)).await;
-        let _ = go.kill();
-        let _ = go.wait();
+        drop(go);
     }
     for s in [&a, &b, &r] {
         s.server.shutdown();

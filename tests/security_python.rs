@@ -1,8 +1,8 @@
 //! A second real client library, nats-py (Python), over TLS with
 //! user/password, token and nkey authentication. The interpreter comes from
 //! `NATS_PY_PYTHON`, `.ci/venv` (made by `.ci/run`) or /opt/natsvenv; the
-//! test skips with a notice when none has `nats` and `nkeys` installed
-//! (fails under CI: `support::nats_py`).
+//! test is ignored when none has `nats` and `nkeys` installed (failed under
+//! CI; see `tests/support/mod.rs`).
 
 mod support;
 

@@ -31,8 +31,10 @@
 //! any case, with a message that says why.
 //!
 //! The probe reruns when `CI`, `NATS_TEST_HIDE` or `NATS_PY_PYTHON` change
-//! and when the places the tools live change (their nearest existing
-//! directory). `NATS_TEST_HIDE=nats-server-2.9,nats-server-2.15,nats-py,
+//! and when a place a tool lives changes (the place, or its parent while
+//! the place does not exist; after installing where neither existed,
+//! `touch build.rs`). It never names a path that does not exist: cargo
+//! would rerun it, and rebuild the package, on every build. `NATS_TEST_HIDE=nats-server-2.9,nats-server-2.15,nats-py,
 //! docker,compose,netns` (any subset, or `all`) makes tools count as
 //! missing, to see the skips; it is ignored under CI.
 #![allow(dead_code, unused_imports)] // each test crate uses a different subset

@@ -126,12 +126,13 @@ impl Tool {
     }
 }
 
-/// `p` or its nearest existing ancestor, unless that is `/` or a top-level
-/// directory such as /opt (too broad to scan on every build: a tool
-/// installed where not even its parent's parent existed is noticed after
-/// `touch build.rs`).
+/// `p` if it exists, else its parent if that exists, unless that is `/` or
+/// a top-level directory such as /opt (cargo scans a directory recursively
+/// on every build). A tool installed where not even the parent existed is
+/// noticed after `touch build.rs`.
 fn existing_ancestor(p: &Path) -> Option<PathBuf> {
     p.ancestors()
+        .take(2)
         .find(|a| a.exists())
         .filter(|a| a.components().count() > 2)
         .map(Path::to_path_buf)
