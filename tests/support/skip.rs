@@ -20,8 +20,8 @@ pub fn tool_missing(tool: Tool, test: &str, why: &str) -> ! {
         );
     }
     panic!(
-        "{test} needs {}: missing ({why}). The build found it, so the test was not ignored: \
-         rebuild (`touch build.rs`) to have it reported as ignored, or install it",
+        "{test} needs {}: missing ({why}). The test ran anyway (`--include-ignored`, or the \
+         tool went after the build: `touch build.rs` to have it reported as ignored); install it",
         tool.what()
     );
 }
