@@ -15,10 +15,12 @@ fn bench(args: &[&str]) -> Output {
 }
 
 #[test]
+#[cfg_attr(
+    missing_nats_server,
+    ignore = "needs a real nats-server (NATS_BENCH_SERVER or /usr/sbin/nats-server)"
+)]
 fn json_on_stdout() {
-    let Some(srv) = common::server("cli-json") else {
-        return;
-    };
+    let srv = common::server("cli-json");
     let out = bench(&[
         "-s", &srv.addr, "--format", "json", "pub", "-n", "5000", "--pubs", "2",
     ]);
@@ -33,10 +35,12 @@ fn json_on_stdout() {
 }
 
 #[test]
+#[cfg_attr(
+    missing_nats_server,
+    ignore = "needs a real nats-server (NATS_BENCH_SERVER or /usr/sbin/nats-server)"
+)]
 fn csv_on_stdout_with_and_without_header() {
-    let Some(srv) = common::server("cli-csv") else {
-        return;
-    };
+    let srv = common::server("cli-csv");
     let out = bench(&[
         "-s", &srv.addr, "-f", "csv", "fanout", "-k", "2", "-n", "1000",
     ]);
@@ -73,10 +77,12 @@ fn csv_on_stdout_with_and_without_header() {
 }
 
 #[test]
+#[cfg_attr(
+    missing_nats_server,
+    ignore = "needs a real nats-server (NATS_BENCH_SERVER or /usr/sbin/nats-server)"
+)]
 fn text_for_people() {
-    let Some(srv) = common::server("cli-text") else {
-        return;
-    };
+    let srv = common::server("cli-text");
     let out = bench(&["-s", &srv.addr, "reqrep", "-n", "200", "--size", "1k"]);
     assert!(
         out.status.success(),
@@ -92,10 +98,12 @@ fn text_for_people() {
 }
 
 #[test]
+#[cfg_attr(
+    missing_nats_server,
+    ignore = "needs a real nats-server (NATS_BENCH_SERVER or /usr/sbin/nats-server)"
+)]
 fn server_err_exits_1_with_the_message() {
-    let Some(srv) = common::server("cli-err") else {
-        return;
-    };
+    let srv = common::server("cli-err");
     let out = bench(&["-s", &srv.addr, "pub", "-n", "2", "--size", "2m"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);

@@ -52,10 +52,12 @@ async fn requests_nobody_answers_time_out() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_nats_server,
+    ignore = "needs a real nats-server (NATS_BENCH_SERVER or /usr/sbin/nats-server)"
+)]
 async fn sub_short_of_its_count_fails() {
-    let Some(srv) = common::server("sub-short") else {
-        return;
-    };
+    let srv = common::server("sub-short");
     let mut o = common::opts(&srv.addr);
     o.msgs = Some(100);
     o.timeout = Duration::from_millis(500);
@@ -66,10 +68,12 @@ async fn sub_short_of_its_count_fails() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_nats_server,
+    ignore = "needs a real nats-server (NATS_BENCH_SERVER or /usr/sbin/nats-server)"
+)]
 async fn oversized_payload_gets_the_servers_err() {
-    let Some(srv) = common::server("max-payload") else {
-        return;
-    };
+    let srv = common::server("max-payload");
     let mut o = common::opts(&srv.addr);
     o.msgs = Some(3);
     o.size = 2_000_000;
@@ -80,10 +84,12 @@ async fn oversized_payload_gets_the_servers_err() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_nats_server,
+    ignore = "needs a real nats-server (NATS_BENCH_SERVER or /usr/sbin/nats-server)"
+)]
 async fn a_server_that_goes_away_fails_the_subscriber() {
-    let Some(mut srv) = common::server("server-killed") else {
-        return;
-    };
+    let mut srv = common::server("server-killed");
     let mut o = common::opts(&srv.addr);
     o.msgs = Some(1_000);
     let ready = Arc::new(tokio::sync::Notify::new());

@@ -160,10 +160,12 @@ fn text_mentions_every_number_group() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_nats_server,
+    ignore = "needs a real nats-server (NATS_BENCH_SERVER or /usr/sbin/nats-server)"
+)]
 async fn real_reports_round_trip() {
-    let Some(srv) = common::server("output") else {
-        return;
-    };
+    let srv = common::server("output");
     let mut o = common::opts(&srv.addr);
     o.msgs = Some(2_000);
     let reports = [

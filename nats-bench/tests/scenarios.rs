@@ -27,10 +27,12 @@ fn version_ok(rep: &Report) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_nats_server,
+    ignore = "needs a real nats-server (NATS_BENCH_SERVER or /usr/sbin/nats-server)"
+)]
 async fn pub_counts_every_message_with_several_publishers() {
-    let Some(srv) = common::server("pub") else {
-        return;
-    };
+    let srv = common::server("pub");
     let mut o = common::opts(&srv.addr);
     o.msgs = Some(20_001);
     o.server_pid = Some(srv.pid);
@@ -44,10 +46,12 @@ async fn pub_counts_every_message_with_several_publishers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_nats_server,
+    ignore = "needs a real nats-server (NATS_BENCH_SERVER or /usr/sbin/nats-server)"
+)]
 async fn pub_stops_at_the_duration() {
-    let Some(srv) = common::server("pub-duration") else {
-        return;
-    };
+    let srv = common::server("pub-duration");
     let mut o = common::opts(&srv.addr);
     o.duration = Some(Duration::from_millis(300));
     let rep = run(&Scenario::Pub { pubs: 1 }, &o).await.unwrap();
@@ -57,10 +61,12 @@ async fn pub_stops_at_the_duration() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_nats_server,
+    ignore = "needs a real nats-server (NATS_BENCH_SERVER or /usr/sbin/nats-server)"
+)]
 async fn sub_receives_from_an_external_publisher() {
-    let Some(srv) = common::server("sub") else {
-        return;
-    };
+    let srv = common::server("sub");
     let mut o = common::opts(&srv.addr);
     o.msgs = Some(10_000);
     o.size = 100;
@@ -78,10 +84,12 @@ async fn sub_receives_from_an_external_publisher() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_nats_server,
+    ignore = "needs a real nats-server (NATS_BENCH_SERVER or /usr/sbin/nats-server)"
+)]
 async fn pubsub_reports_both_sides() {
-    let Some(srv) = common::server("pubsub") else {
-        return;
-    };
+    let srv = common::server("pubsub");
     let mut o = common::opts(&srv.addr);
     o.msgs = Some(20_000);
     let rep = run(&Scenario::PubSub { pubs: 2, subs: 2 }, &o)
@@ -93,10 +101,12 @@ async fn pubsub_reports_both_sides() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_nats_server,
+    ignore = "needs a real nats-server (NATS_BENCH_SERVER or /usr/sbin/nats-server)"
+)]
 async fn fanout_delivers_every_message_to_every_subscriber() {
-    let Some(srv) = common::server("fanout") else {
-        return;
-    };
+    let srv = common::server("fanout");
     let mut o = common::opts(&srv.addr);
     o.msgs = Some(5_000);
     o.size = 1024;
@@ -107,10 +117,12 @@ async fn fanout_delivers_every_message_to_every_subscriber() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_nats_server,
+    ignore = "needs a real nats-server (NATS_BENCH_SERVER or /usr/sbin/nats-server)"
+)]
 async fn queue_group_gets_each_message_once() {
-    let Some(srv) = common::server("queue") else {
-        return;
-    };
+    let srv = common::server("queue");
     let mut o = common::opts(&srv.addr);
     o.msgs = Some(20_000);
     let group = "q1".to_string();
@@ -123,10 +135,12 @@ async fn queue_group_gets_each_message_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_nats_server,
+    ignore = "needs a real nats-server (NATS_BENCH_SERVER or /usr/sbin/nats-server)"
+)]
 async fn reqrep_records_one_latency_per_request() {
-    let Some(srv) = common::server("reqrep") else {
-        return;
-    };
+    let srv = common::server("reqrep");
     let mut o = common::opts(&srv.addr);
     o.msgs = Some(2_001);
     o.size = 64;
@@ -146,10 +160,12 @@ async fn reqrep_records_one_latency_per_request() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_nats_server,
+    ignore = "needs a real nats-server (NATS_BENCH_SERVER or /usr/sbin/nats-server)"
+)]
 async fn reqrep_one_in_flight_stops_at_the_duration() {
-    let Some(srv) = common::server("reqrep-duration") else {
-        return;
-    };
+    let srv = common::server("reqrep-duration");
     let mut o = common::opts(&srv.addr);
     o.duration = Some(Duration::from_millis(200));
     let sc = Scenario::ReqRep {
@@ -164,10 +180,12 @@ async fn reqrep_one_in_flight_stops_at_the_duration() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_nats_server,
+    ignore = "needs a real nats-server (NATS_BENCH_SERVER or /usr/sbin/nats-server)"
+)]
 async fn idle_opens_every_connection_and_reads_rss() {
-    let Some(srv) = common::server("idle") else {
-        return;
-    };
+    let srv = common::server("idle");
     let mut o = common::opts(&srv.addr);
     o.server_pid = Some(srv.pid);
     let sc = Scenario::Idle {
@@ -185,10 +203,12 @@ async fn idle_opens_every_connection_and_reads_rss() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_nats_server,
+    ignore = "needs a real nats-server (NATS_BENCH_SERVER or /usr/sbin/nats-server)"
+)]
 async fn subjects_deliveries_match_the_computed_total() {
-    let Some(srv) = common::server("subjects") else {
-        return;
-    };
+    let srv = common::server("subjects");
     let mut o = common::opts(&srv.addr);
     o.msgs = Some(45_000); // more than one cycle over the subjects
     let sc = Scenario::Subjects {
@@ -212,10 +232,12 @@ async fn subjects_deliveries_match_the_computed_total() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_nats_server,
+    ignore = "needs a real nats-server (NATS_BENCH_SERVER or /usr/sbin/nats-server)"
+)]
 async fn subjects_defaults_to_one_message_per_subject() {
-    let Some(srv) = common::server("subjects-default") else {
-        return;
-    };
+    let srv = common::server("subjects-default");
     let o = common::opts(&srv.addr);
     let sc = Scenario::Subjects {
         subjects: 5_000,
@@ -227,10 +249,12 @@ async fn subjects_defaults_to_one_message_per_subject() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_nats_server,
+    ignore = "needs a real nats-server (NATS_BENCH_SERVER or /usr/sbin/nats-server)"
+)]
 async fn subjects_reads_rss_before_and_with_the_subscriptions() {
-    let Some(srv) = common::server("subjects-rss") else {
-        return;
-    };
+    let srv = common::server("subjects-rss");
     let mut o = common::opts(&srv.addr);
     o.server_pid = Some(srv.pid);
     o.msgs = Some(1); // hold the subscriptions, barely publish
@@ -250,10 +274,12 @@ async fn subjects_reads_rss_before_and_with_the_subscriptions() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_nats_server,
+    ignore = "needs a real nats-server (NATS_BENCH_SERVER or /usr/sbin/nats-server)"
+)]
 async fn churn_makes_every_pair_and_reads_rss_three_times() {
-    let Some(srv) = common::server("churn") else {
-        return;
-    };
+    let srv = common::server("churn");
     let mut o = common::opts(&srv.addr);
     o.server_pid = Some(srv.pid);
     o.msgs = Some(30_000); // more than one PING/PONG chunk
@@ -278,10 +304,12 @@ async fn churn_makes_every_pair_and_reads_rss_three_times() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_nats_server,
+    ignore = "needs a real nats-server (NATS_BENCH_SERVER or /usr/sbin/nats-server)"
+)]
 async fn churn_rounds_up_to_whole_batches_and_stops_at_the_duration() {
-    let Some(srv) = common::server("churn-batches") else {
-        return;
-    };
+    let srv = common::server("churn-batches");
     let mut o = common::opts(&srv.addr);
     o.msgs = Some(1_000);
     let sc = Scenario::Churn {
