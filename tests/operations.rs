@@ -158,8 +158,11 @@ fn pid_file_and_ports_file() {
         "decimal pid, no newline"
     );
     let ports = dir.path().join(format!("nats-server_{}.ports", p.pid()));
+    // Written once the listeners are up, around "Server is ready" (nats-server
+    // writes it from a goroutine of its own): tools poll for it.
+    support::wait::until_blocking("the ports file", || ports.exists());
     let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(ports).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(&ports).unwrap()).unwrap();
     assert_eq!(json["nats"][0], format!("nats://127.0.0.1:{port}"));
 }
 

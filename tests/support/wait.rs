@@ -52,3 +52,15 @@ pub async fn until(what: &str, mut cond: impl FnMut() -> bool) {
         sleep(POLL).await;
     }
 }
+
+/// [`until`] for tests without a runtime: polls `cond` from this thread.
+pub fn until_blocking(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + SETTLE;
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(POLL);
+    }
+}
