@@ -224,10 +224,15 @@ mod tests {
         spinner.touch();
         assert_eq!(spinner.until.load(SeqCst), until, "a paused batch spun");
         // 20 µs apart: a spin of 20 µs would catch each, so the window
-        // grows to 40 µs. A sleep can oversleep past SPIN on a busy
-        // machine: allow for that.
-        let restarted = (0..100).any(|_| {
-            std::thread::sleep(Duration::from_micros(20));
+        // grows to 40 µs. Waited out on the CPU rather than slept: a sleep
+        // on a busy machine (or beside this module's test that keeps a CPU
+        // busy) oversleeps past SPIN every time; a thread preempted now and
+        // then only costs a round.
+        let restarted = (0..1000).any(|_| {
+            let start = std::time::Instant::now();
+            while start.elapsed() < Duration::from_micros(20) {
+                std::hint::spin_loop();
+            }
             spinner.touch();
             spinner.until.load(SeqCst) != until
         });
