@@ -362,7 +362,7 @@ fn the_citation_check_catches_a_missing_document_or_section() {
         check_citation(&here, "docs/architecture.md#one-pub-socket-to-socket"),
         None
     );
-    assert!(check_citation(&here, "client-protocol.md").is_some());
+    assert!(check_citation(&here, "docs/no-such-document.md").is_some());
     assert!(check_citation(&here, "docs/architecture.md#no-such-section").is_some());
     assert_eq!(
         md_citations("// see `docs/protocol.md#routes` and nats-bench/README.md."),
