@@ -9,36 +9,17 @@
 //!
 //! Plain file reads: no server is started.
 
+mod support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Every `.rs` file under `dir`, recursively (build output excluded).
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let name = entry.file_name();
-        if path.is_dir() {
-            if name != "target" && name != "corpus" && name != "artifacts" {
-                rust_files(&path, out);
-            }
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
+use support::tree::{root, rust_files};
 
 /// The code the architecture document describes.
 fn source() -> Vec<(PathBuf, String)> {
-    let mut files = Vec::new();
-    rust_files(&root().join("src"), &mut files);
-    rust_files(&root().join("sublist/src"), &mut files);
+    let mut files = rust_files(&root().join("src"));
+    files.extend(rust_files(&root().join("sublist/src")));
     files
         .into_iter()
         .map(|p| {
@@ -290,10 +271,10 @@ fn comments(text: &str) -> impl Iterator<Item = (usize, &str)> {
 
 /// Problems with the documents cited in Rust comments under `dirs`.
 fn citation_problems(dirs: &[&str]) -> Vec<String> {
-    let mut files = Vec::new();
-    for dir in dirs {
-        rust_files(&root().join(dir), &mut files);
-    }
+    let files: Vec<PathBuf> = dirs
+        .iter()
+        .flat_map(|dir| rust_files(&root().join(dir)))
+        .collect();
     let mut problems = Vec::new();
     for file in &files {
         let text = fs::read_to_string(file).expect("read source");

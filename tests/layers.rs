@@ -10,8 +10,11 @@
 //! That every document a comment cites exists is `tests/docs.rs`'s check.
 //! Plain file reads: no server is started.
 
+mod support;
+
 use std::fs;
-use std::path::{Path, PathBuf};
+
+use support::tree::{root, rust_files};
 
 /// The longest a hand-written source file may be.
 const MAX_LINES: usize = 800;
@@ -23,37 +26,16 @@ const CORE_MAY_USE: &[&str] = &[
     "server", "config", "log", "auth", "outbound", "tls", "testing",
 ];
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Every `.rs` file under `dir`, recursively, as a path relative to the
-/// repository root with `/` separators.
-fn rust_files(dir: &Path, out: &mut Vec<String>) {
-    let mut entries: Vec<_> = fs::read_dir(dir)
-        .expect("read source dir")
-        .flatten()
-        .collect();
-    entries.sort_by_key(|e| e.path());
-    for entry in entries {
-        let path = entry.path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            let rel = path.strip_prefix(root()).expect("under the root");
-            out.push(rel.to_string_lossy().replace('\\', "/"));
-        }
-    }
-}
-
 fn sources() -> Vec<(String, String)> {
-    let mut files = Vec::new();
-    rust_files(&root().join("src"), &mut files);
+    let files = rust_files(&root().join("src"));
+    assert!(!files.is_empty(), "no source files under src/");
     files
         .into_iter()
-        .map(|f| {
-            let text = fs::read_to_string(root().join(&f)).expect("read source");
-            (f, text)
+        .map(|path| {
+            let text = fs::read_to_string(&path).expect("read source");
+            // Relative to the repository root, with `/` separators.
+            let rel = path.strip_prefix(root()).expect("under the root");
+            (rel.to_string_lossy().replace('\\', "/"), text)
         })
         .collect()
 }

@@ -10,7 +10,8 @@
 //! - `ports`: free ports; `wait`: the timeout policy (`QUIET`, `WAIT`,
 //!   `SETTLE`, `SLOW`) and the bounded pollers (`eventually`, `until`);
 //! - `tools`: where the reference tools are and whether they are here;
-//!   `skip`: what a test does when one is missing; `pki`: throwaway TLS.
+//!   `skip`: what a test does when one is missing; `pki`: throwaway TLS;
+//! - `tree`: the repository's source files, for the tests that read the code.
 //!
 //! It never leaves anything behind: child servers, files and directories
 //! go with their handles, and every wait is bounded.
@@ -47,6 +48,7 @@ pub mod raw;
 pub mod server;
 pub mod skip;
 pub mod tools;
+pub mod tree;
 pub mod wait;
 
 pub use ports::free_port;
