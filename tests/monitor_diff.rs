@@ -177,6 +177,14 @@ async fn workload(addr: SocketAddr, mon: SocketAddr) -> Vec<Lines> {
     c.send("SUB zz 9\r\nSUB yy q2 10\r\n").await;
     c.sync().await;
     drop(c);
+    // "gone" must be recorded as closed before "bad" connects, or the
+    // order of the two stop times (sort=stop) depends on when each server
+    // notices the EOF.
+    eventually("gone closed", || async {
+        let c = get_json(mon, "/connz?state=closed").await;
+        (c["total"] == 1).then_some(())
+    })
+    .await;
     let mut d = Lines::connect(addr, r#"{"verbose":false,"name":"bad"}"#).await;
     d.sync().await;
     d.send("FOO\r\n").await;
