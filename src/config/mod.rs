@@ -13,6 +13,7 @@
 //! in the doc of the file that makes it (`apply.rs`, `auth.rs`, `cluster.rs`,
 //! `jetstream.rs`, `tls.rs`, `url.rs`, `parse.rs`).
 
+pub mod accounts;
 mod apply;
 mod auth;
 mod cluster;
@@ -28,6 +29,7 @@ mod url;
 mod validate;
 mod value;
 
+pub use accounts::*;
 pub use auth::is_valid_subject;
 pub use cluster::{COMPRESSION_MODES, ROUTE_MAX_PING_INTERVAL};
 pub use error::{render_warnings, ConfigError, Diag, DiagKind, Warning};

@@ -121,6 +121,15 @@ pub struct Options {
     /// `-sd`/`--store_dir`: accepted and unused, as nats-server does with
     /// JetStream off (this server has no JetStream); empty when unset.
     pub store_dir: String,
+    /// `accounts {}`, in file order (`$G` and the system account are not
+    /// listed unless the file declares the system account).
+    pub accounts: Vec<crate::config::AccountConfig>,
+    /// `system_account` (alias `system`); `None` = `$SYS`.
+    pub system_account: Option<String>,
+    /// `no_sys_acc` (aliases `no_system_account`, `no_system`).
+    pub no_sys_acc: bool,
+    /// Top-level `mappings {}` (alias `maps`): the global account's.
+    pub mappings: Vec<crate::config::MappingConfig>,
 }
 
 impl Default for Options {
@@ -171,6 +180,10 @@ impl Default for Options {
             disable_sublist_cache: false,
             no_header_support: false,
             store_dir: String::new(),
+            accounts: Vec::new(),
+            system_account: None,
+            no_sys_acc: false,
+            mappings: Vec::new(),
         }
     }
 }
