@@ -77,7 +77,7 @@ async fn mesh(nodes: &[&Running]) {
 async fn interest(nodes: &[&Running], subject: &str) {
     for n in nodes {
         support::until(&format!("interest in {subject}"), || {
-            n.server.sublist.has_interest(subject)
+            n.server.global().sublist.has_interest(subject)
         })
         .await;
     }

@@ -95,7 +95,7 @@ async fn deep_subjects_through_delivery_permissions_cache_and_subsz() {
     assert_eq!(connz["num_connections"], 2);
     limited.send(b"UNSUB 1\r\n").await;
     limited.assert_open().await;
-    assert_eq!(s.server.sublist.count(), 0);
+    assert_eq!(s.server.accounts.subscriptions(), 0);
     s.stop().await;
 }
 
@@ -119,7 +119,7 @@ async fn deep_interest_and_messages_cross_a_route() {
         .await;
     sub.assert_open().await;
     support::until("both RS+ at b", || {
-        let r = b.server.sublist.matches(&literal);
+        let r = b.server.global().sublist.matches(&literal);
         r.plain.len() == 1 && r.queues.len() == 1
     })
     .await;

@@ -82,7 +82,7 @@ async fn the_deny_holds_for_messages_from_a_route() {
     support::until("interest to reach the route", || {
         ["public.x", "jobs.a"]
             .iter()
-            .all(|s| b.server.sublist.has_interest(s))
+            .all(|s| b.server.global().sublist.has_interest(s))
     })
     .await;
 

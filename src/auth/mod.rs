@@ -18,7 +18,7 @@ use base64::Engine;
 
 use crate::auth::permissions::Permissions;
 use crate::client::connect::ConnectOptions;
-use crate::config::{is_bcrypt, Authorization, Options};
+use crate::config::{is_bcrypt, Options};
 
 /// A configured secret: plain text or a bcrypt hash.
 #[derive(Clone)]
@@ -56,6 +56,8 @@ fn bcrypt_verify(given: &str, hash: &str) -> bool {
 #[derive(Clone, Debug)]
 struct UserEntry {
     name: String,
+    /// The account the user logs in to; `None` = `$G`.
+    account: Option<Arc<str>>,
     password: Option<Secret>,
     permissions: Option<Arc<Permissions>>,
 }
@@ -98,6 +100,8 @@ pub enum AuthOutcome {
     Allowed {
         user: Option<Arc<str>>,
         permissions: Option<Arc<Permissions>>,
+        /// The user's account; `None` = the global account `$G`.
+        account: Option<Arc<str>>,
     },
     /// Refused; the user name the client claimed, for the log line.
     Denied { user: Option<Arc<str>> },
@@ -120,7 +124,7 @@ impl Credentials for ConnectOptions {
 
 impl Auth {
     pub fn from_options(opts: &Options) -> Auth {
-        let mode = mode(&opts.authorization);
+        let mode = mode(opts);
         let no_auth_user = match &mode {
             Mode::Users { by_name, .. } if !opts.no_auth_user.is_empty() => {
                 by_name.get(&opts.no_auth_user).cloned()
@@ -167,11 +171,13 @@ impl Auth {
             Mode::None => AuthOutcome::Allowed {
                 user: None,
                 permissions: None,
+                account: None,
             },
             Mode::Token(token) => match connect.auth_token.as_deref() {
                 Some(t) if token.verify(t) => AuthOutcome::Allowed {
                     user: None,
                     permissions: None,
+                    account: None,
                 },
                 _ => AuthOutcome::Denied { user: None },
             },
@@ -182,6 +188,7 @@ impl Auth {
                     AuthOutcome::Allowed {
                         user: claimed,
                         permissions: None,
+                        account: None,
                     }
                 } else {
                     denied
@@ -216,18 +223,34 @@ fn allowed(u: &UserEntry) -> AuthOutcome {
     AuthOutcome::Allowed {
         user: Some(u.name.as_str().into()),
         permissions: u.permissions.clone(),
+        account: u.account.clone(),
     }
 }
 
-fn mode(a: &Authorization) -> Mode {
-    if let Some(users) = &a.users {
+fn mode(opts: &Options) -> Mode {
+    let a = &opts.authorization;
+    let in_accounts = opts.accounts.iter().any(|acc| !acc.users.is_empty());
+    if a.users.is_some() || in_accounts {
         let mut by_name = HashMap::new();
         let mut by_nkey = HashMap::new();
-        for u in users {
-            let permissions = u.permissions.as_ref().map(Permissions::compile);
+        let global = a.users.iter().flatten().map(|u| (u, None, None));
+        let accounts = opts.accounts.iter().flat_map(|acc| {
+            let name: Arc<str> = acc.name.as_str().into();
+            acc.users
+                .iter()
+                .map(move |u| (u, Some(name.clone()), acc.default_permissions.as_ref()))
+        });
+        for (u, account, defaults) in global.chain(accounts) {
+            let permissions = u
+                .permissions
+                .as_ref()
+                .or(defaults)
+                .or(a.default_permissions.as_ref())
+                .map(Permissions::compile);
             if !u.nkey.is_empty() {
                 let entry = UserEntry {
                     name: u.nkey.clone(),
+                    account: account.clone(),
                     password: None,
                     permissions: permissions.clone(),
                 };
@@ -236,6 +259,7 @@ fn mode(a: &Authorization) -> Mode {
             if !u.username.is_empty() {
                 let entry = UserEntry {
                     name: u.username.clone(),
+                    account,
                     password: Some(Secret(u.password.clone())),
                     permissions,
                 };

@@ -24,6 +24,7 @@ use crate::conn::{Core, Pings, Protocol};
 use crate::log::{self, ConnPrefix};
 use crate::outbound::{Message, Push};
 use crate::parser::{Frame, Limits, Op, Parser, Role};
+use crate::server::account::Account;
 use crate::server::close::ClosedState;
 use crate::server::shared::{empty_str, unix_nanos};
 use crate::server::subject::subject_str;
@@ -55,6 +56,9 @@ pub(super) struct Conn {
     /// one entry): a publisher that sends a run of messages to one subject
     /// skips validation, hashing and the shared cache for all but the first.
     last_match: LastMatch,
+    /// The account this client is bound to (`$G` until CONNECT says
+    /// otherwise): resolved once, at CONNECT, never per message.
+    account: Arc<Account>,
 }
 
 /// The CONNECT defaults, shared by every connection that has not sent one.
@@ -87,7 +91,7 @@ impl Conn {
         let pings = Pings::new(opts.ping_interval, opts.ping_max, first_ping);
         let auth_deadline = auth_required.then(|| Instant::now() + server_auth_timeout(opts));
         Self {
-            core: Core::new(server, shared, prefix, parser, pings, auth_deadline),
+            core: Core::new(server.clone(), shared, prefix, parser, pings, auth_deadline),
             opts: default_connect(),
             connected: !auth_required,
             max_subs: opts.max_subscriptions,
@@ -95,6 +99,7 @@ impl Conn {
             nonce,
             perms: None,
             last_match: LastMatch::default(),
+            account: server.global().clone(),
         }
     }
 
@@ -176,11 +181,15 @@ impl Conn {
             Ok(opts) => opts,
             Err(e) => return Err(self.connect_error(e, json)),
         };
-        let user = match self.core.server.auth().check(&opts, self.nonce.as_deref()) {
-            AuthOutcome::Allowed { user, permissions } => {
+        let (user, account) = match self.core.server.auth().check(&opts, self.nonce.as_deref()) {
+            AuthOutcome::Allowed {
+                user,
+                permissions,
+                account,
+            } => {
                 self.core.shared.set_permissions(permissions.clone());
                 self.perms = permissions;
-                user
+                (user, account)
             }
             AuthOutcome::Denied { user } => {
                 self.auth_violation();
@@ -204,6 +213,9 @@ impl Conn {
         if let Err(e) = opts.check(headers) {
             return Err(self.connect_error(e, json));
         }
+        if let Err(reason) = self.bind_account(account.as_deref()) {
+            return Err(reason);
+        }
         self.core.shared.headers.store(headers, Relaxed);
         self.core
             .shared
@@ -221,6 +233,7 @@ impl Conn {
             meta.lang = opts.lang.clone().unwrap_or_else(empty_str);
             meta.version = opts.version.clone().unwrap_or_else(empty_str);
             meta.user = user.unwrap_or_else(empty_str);
+            meta.account = self.account.name.clone();
             meta.prefix = described.shared();
         }
         self.core.prefix = described;
@@ -232,6 +245,38 @@ impl Conn {
         self.core.shared.last_activity.store(unix_nanos(), Relaxed);
         self.core.auth_deadline = None;
         self.ok();
+        Ok(())
+    }
+
+    /// Binds the connection to the account its user belongs to (`None` =
+    /// `$G`), counting it against the account's connection limit. A repeated
+    /// CONNECT rebinds.
+    fn bind_account(&mut self, name: Option<&str>) -> Result<(), ClosedState> {
+        let server = &self.core.server;
+        let account = match name {
+            None => server.global().clone(),
+            Some(name) => match server.accounts.get(name) {
+                Some(a) => a,
+                None => {
+                    // The user's account was removed by a reload in between.
+                    self.auth_violation();
+                    log::error!("{} - authentication error", self.core.prefix);
+                    return Err(ClosedState::AuthenticationViolation);
+                }
+            },
+        };
+        if !self.core.shared.bind_account(&account) {
+            self.send_err("maximum account active connections exceeded");
+            log::error!(
+                "{} - maximum account active connections exceeded",
+                self.core.prefix
+            );
+            return Err(ClosedState::MaxAccountConnectionsExceeded);
+        }
+        if !Arc::ptr_eq(&account, &self.account) {
+            self.last_match = LastMatch::default();
+        }
+        self.account = account;
         Ok(())
     }
 
@@ -299,9 +344,10 @@ impl Conn {
         };
         let result = self
             .last_match
-            .get(&self.core.server.sublist, msg.subject, guard);
+            .get(&self.account.sublist, msg.subject, guard);
         let delivered = self.core.server.deliver(
             &self.core.shared,
+            &self.account,
             self.opts.echo,
             &msg,
             result,
@@ -318,11 +364,7 @@ impl Conn {
     /// Tells a requester nobody is listening: a 503 status to its own
     /// subscription on the reply subject, if it has one.
     fn no_responders(&mut self, subject: &[u8], reply: &[u8], guard: &sublist::Guard) {
-        let result = self
-            .core
-            .server
-            .sublist
-            .match_in(&subject_str(reply), guard);
+        let result = self.account.sublist.match_in(&subject_str(reply), guard);
         let Some(sub) = result
             .plain
             .iter()
@@ -410,6 +452,7 @@ impl Conn {
         }
         let sub = Arc::new(Subscription::new(
             self.core.shared.clone(),
+            self.account.clone(),
             &subject,
             queue.as_deref(),
             sid,

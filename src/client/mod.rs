@@ -227,7 +227,10 @@ mod tests {
         let (server, addr) = serving().await;
         let mut subscriber = connected(addr).await;
         subscriber.write_all(b"SUB foo 1\r\n").await.unwrap();
-        until("the subscription is in", || server.sublist.count() == 1).await;
+        until("the subscription is in", || {
+            server.accounts.subscriptions() == 1
+        })
+        .await;
         assert!(!server.spinner.is_spinning(), "a SUB sent nothing");
         let mut publisher = connected(addr).await;
         publisher.write_all(b"PUB foo 2\r\nhi\r\n").await.unwrap();

@@ -240,7 +240,7 @@ where
 pub fn process<P: Protocol>(p: &mut P, buf: &mut BytesMut) -> Result<Batch, ClosedState> {
     p.begin_batch();
     let server = p.core().server.clone();
-    let guard = server.sublist.pin();
+    let guard = server.pin();
     loop {
         p.before_op(buf)?;
         let core = p.core();

@@ -145,7 +145,7 @@ fn snapshot(m: &Monitor, top: usize) -> Snapshot {
         cpu_seconds: procstat::cpu_seconds(),
         connections: s.num_clients() as u64,
         accepted: s.stats.total_connections.load(Relaxed),
-        subscriptions: s.sublist.count() as u64,
+        subscriptions: s.accounts.subscriptions() as u64,
         in_msgs: s.stats.in_msgs.load(Relaxed),
         out_msgs: s.stats.out_msgs.load(Relaxed),
         in_bytes: s.stats.in_bytes.load(Relaxed),
@@ -157,7 +157,7 @@ fn snapshot(m: &Monitor, top: usize) -> Snapshot {
         max_connections: opts.max_connections as u64,
         max_payload: u64::from(opts.max_payload),
         max_pending: opts.max_pending,
-        sublist: s.sublist.stats(),
+        sublist: s.accounts.stats(),
         http: m.request_stats().into_iter().collect(),
         conns,
     }

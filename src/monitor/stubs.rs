@@ -78,7 +78,7 @@ pub(super) fn accountz(m: &Monitor, q: &Query) -> Response {
     } else if acc != GLOBAL {
         Err(BadRequest(format!("Account {acc} does not exist")))
     } else {
-        let st = s.sublist.stats();
+        let st = s.global().sublist.stats();
         Ok(Accountz {
             server_id: s.id.clone(),
             now: now(),
@@ -91,7 +91,7 @@ pub(super) fn accountz(m: &Monitor, q: &Query) -> Response {
                 jetstream_enabled: false,
                 leafnode_connections: 0,
                 client_connections: s.num_clients(),
-                subscriptions: s.sublist.count(),
+                subscriptions: s.global().sublist.count(),
                 sublist_stats: SublistStats {
                     num_subscriptions: st.num_subscriptions,
                     num_cache: st.num_cache,
@@ -145,7 +145,7 @@ pub(super) fn accstatz(m: &Monitor, q: &Query) -> Response {
                 conns,
                 leafnodes: 0,
                 total_conns: conns,
-                num_subscriptions: s.sublist.count(),
+                num_subscriptions: s.global().sublist.count(),
                 sent: DataStats {
                     msgs: s.stats.out_msgs.load(Relaxed),
                     bytes: s.stats.out_bytes.load(Relaxed),

@@ -28,8 +28,8 @@ use crate::server::subscription::SubSnapshot;
 /// nats-server's `SubDetail`.
 #[derive(Serialize, Clone, Debug)]
 pub struct SubDetail {
-    #[serde(skip_serializing_if = "str::is_empty")]
-    pub account: &'static str,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub account: String,
     pub subject: String,
     #[serde(rename = "qgroup", skip_serializing_if = "String::is_empty")]
     pub queue: String,
@@ -47,7 +47,11 @@ fn is_zero(v: &u64) -> bool {
 impl SubDetail {
     pub fn new(s: &SubSnapshot, with_account: bool) -> SubDetail {
         SubDetail {
-            account: if with_account { "$G" } else { "" },
+            account: if with_account {
+                s.account.to_string()
+            } else {
+                String::new()
+            },
             subject: s.subject.to_string(),
             queue: s.queue.as_deref().unwrap_or("").to_string(),
             sid: String::from_utf8_lossy(&s.sid).into_owned(),
@@ -119,13 +123,19 @@ fn subsz(m: &Monitor, q: &Query) -> Result<Subsz, BadRequest> {
     }
     let acc = q.get("acc");
     let server = &m.server;
-    // Only the global account exists: another name selects nothing.
-    let in_account = acc.is_empty() || acc == "$G";
-    let stats = if in_account {
-        server.sublist.stats()
+    // Every account, or the one named (an unknown name selects nothing).
+    let accounts: Vec<_> = if acc.is_empty() {
+        server.accounts.all()
     } else {
-        sublist::Stats::default()
+        server.accounts.get(acc).into_iter().collect()
     };
+    let stats = sublist::Stats::aggregate(
+        accounts
+            .iter()
+            .map(|a| a.sublist.stats())
+            .collect::<Vec<_>>()
+            .iter(),
+    );
     let mut doc = Subsz {
         server_id: server.id.clone(),
         now: format::time(std::time::SystemTime::now()),
@@ -142,17 +152,19 @@ fn subsz(m: &Monitor, q: &Query) -> Result<Subsz, BadRequest> {
         limit,
         subscriptions_list: Vec::new(),
     };
-    if subs && in_account {
+    if subs {
         let mut all: Vec<SubSnapshot> = Vec::new();
-        server.sublist.for_each(|entry| {
-            if !test.is_empty() && !pattern_matches(entry.subject, test) {
-                return;
-            }
-            all.extend(entry.plain.iter().map(|s| s.snapshot()));
-            for (_, members) in entry.queues {
-                all.extend(members.iter().map(|s| s.snapshot()));
-            }
-        });
+        for account in &accounts {
+            account.sublist.for_each(|entry| {
+                if !test.is_empty() && !pattern_matches(entry.subject, test) {
+                    return;
+                }
+                all.extend(entry.plain.iter().map(|s| s.snapshot()));
+                for (_, members) in entry.queues {
+                    all.extend(members.iter().map(|s| s.snapshot()));
+                }
+            });
+        }
         let mut details = sorted_details(all, true);
         doc.total = details.len();
         doc.subscriptions_list = details

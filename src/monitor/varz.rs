@@ -232,7 +232,7 @@ pub(super) fn build(m: &Monitor) -> Varz {
         in_bytes: s.stats.in_bytes.load(Relaxed),
         out_bytes: s.stats.out_bytes.load(Relaxed),
         slow_consumers: slow,
-        subscriptions: s.sublist.count(),
+        subscriptions: s.accounts.subscriptions(),
         http_req_stats: m.request_stats(),
         config_load_time: format::time(s.started),
         slow_consumer_stats: SlowConsumerStats {

@@ -43,17 +43,24 @@ impl Outbound {
         })
     }
 
-    /// Appends an `RMSG`/`HMSG` for a route (account `$G`), naming the queue
+    /// Appends an `RMSG`/`HMSG` for a route in `account`, naming the queue
     /// groups whose member was picked on the peer (`docs/protocol.md#routed-messages`).
-    pub fn push_rmsg(&self, msg: &Message<'_>, queues: &[&str]) -> Push {
+    pub fn push_rmsg(&self, account: &str, msg: &Message<'_>, queues: &[&str]) -> Push {
         let qlen: usize = queues.iter().map(|q| q.len() + 1).sum();
-        let line_len = 8 + msg.subject.len() + msg.reply.map_or(2, |r| r.len() + 3) + qlen + 24;
+        let line_len = 6
+            + account.len()
+            + msg.subject.len()
+            + msg.reply.map_or(2, |r| r.len() + 3)
+            + qlen
+            + 24;
         self.push_with_line(msg, true, line_len, |buf, body| {
             buf.extend_from_slice(if msg.header_len.is_some() {
-                b"HMSG $G "
+                b"HMSG "
             } else {
-                b"RMSG $G "
+                b"RMSG "
             });
+            buf.extend_from_slice(account.as_bytes());
+            buf.extend_from_slice(b" ");
             buf.extend_from_slice(msg.subject);
             match (msg.reply, queues.is_empty()) {
                 (Some(reply), true) => {
@@ -211,15 +218,15 @@ mod tests {
     #[test]
     fn formats_rmsg() {
         let out = Outbound::new(1 << 20);
-        out.push_rmsg(&msg(b"foo", None, b"hi"), &[]);
-        out.push_rmsg(&msg(b"foo", Some(b"r"), b"hi"), &[]);
-        out.push_rmsg(&msg(b"foo", Some(b"r"), b"hi"), &["q1", "q2"]);
-        out.push_rmsg(&msg(b"foo", None, b"hi"), &["q1"]);
+        out.push_rmsg("$G", &msg(b"foo", None, b"hi"), &[]);
+        out.push_rmsg("$G", &msg(b"foo", Some(b"r"), b"hi"), &[]);
+        out.push_rmsg("$G", &msg(b"foo", Some(b"r"), b"hi"), &["q1", "q2"]);
+        out.push_rmsg("$G", &msg(b"foo", None, b"hi"), &["q1"]);
         let h = Message {
             header_len: Some(12),
             ..msg(b"a", None, b"NATS/1.0\r\n\r\nhi")
         };
-        out.push_rmsg(&h, &["g"]);
+        out.push_rmsg("$G", &h, &["g"]);
         assert_eq!(
             String::from_utf8(drain(&out)).unwrap(),
             "RMSG $G foo 2\r\nhi\r\nRMSG $G foo r 2\r\nhi\r\nRMSG $G foo + r q1 q2 2\r\nhi\r\n\

@@ -16,7 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::sleep;
 
 use super::connection::serve_route;
-use super::wire::{RouteInfo, ACCOUNT, ROUTE_PROTO};
+use super::wire::{RouteInfo, ROUTE_PROTO};
 use super::{CONNECT_TIMEOUT, RETRY_DELAY};
 use crate::client::info;
 use crate::config::{RouteUrl, VERSION};
@@ -347,14 +347,24 @@ impl Server {
     /// A local subscription was added (`delta` 1) or removed (-1): update the
     /// aggregate and tell every route when it changes
     /// (`docs/protocol.md#interest`).
-    pub(crate) fn local_interest(&self, subject: &str, queue: Option<&str>, delta: i32) {
+    pub(crate) fn local_interest(
+        &self,
+        account: &Arc<str>,
+        subject: &str,
+        queue: Option<&str>,
+        delta: i32,
+    ) {
         if !self.cluster.enabled() {
             // No route can ever connect (the cluster port is fixed at start),
             // so there is nobody to tell: keep no copy of the interest.
             return;
         }
         let mut interest = self.interest.lock();
-        let key = (Box::<str>::from(subject), queue.map(Box::<str>::from));
+        let key = (
+            account.clone(),
+            Box::<str>::from(subject),
+            queue.map(Box::<str>::from),
+        );
         let old = interest.get(&key).copied().unwrap_or(0);
         let new = old.saturating_add_signed(delta);
         if new == 0 {
@@ -363,11 +373,11 @@ impl Server {
             interest.insert(key, new);
         }
         let line = match queue {
-            None if old == 0 && new > 0 => format!("RS+ {ACCOUNT} {subject}\r\n"),
-            None if old > 0 && new == 0 => format!("RS- {ACCOUNT} {subject}\r\n"),
+            None if old == 0 && new > 0 => format!("RS+ {account} {subject}\r\n"),
+            None if old > 0 && new == 0 => format!("RS- {account} {subject}\r\n"),
             None => return,
-            Some(q) if new > 0 => format!("RS+ {ACCOUNT} {subject} {q} {new}\r\n"),
-            Some(q) if old > 0 => format!("RS- {ACCOUNT} {subject} {q}\r\n"),
+            Some(q) if new > 0 => format!("RS+ {account} {subject} {q} {new}\r\n"),
+            Some(q) if old > 0 => format!("RS- {account} {subject} {q}\r\n"),
             Some(_) => return,
         };
         for entry in self.routes.lock().values() {
@@ -412,11 +422,11 @@ impl Server {
             existing.shared.close(ClosedState::DuplicateRoute, true);
         }
         let mut batch = Vec::new();
-        for ((subject, queue), count) in interest.iter() {
+        for ((account, subject, queue), count) in interest.iter() {
             match queue {
-                None => batch.extend_from_slice(format!("RS+ {ACCOUNT} {subject}\r\n").as_bytes()),
+                None => batch.extend_from_slice(format!("RS+ {account} {subject}\r\n").as_bytes()),
                 Some(q) => batch.extend_from_slice(
-                    format!("RS+ {ACCOUNT} {subject} {q} {count}\r\n").as_bytes(),
+                    format!("RS+ {account} {subject} {q} {count}\r\n").as_bytes(),
                 ),
             }
         }

@@ -20,13 +20,14 @@ use bytes::Bytes;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::wire::{interest_key, RouteConnect, ACCOUNT};
+use super::wire::{interest_key, RouteConnect};
 use super::{route_limits, route_ping_interval, FIRST_PING};
 use crate::config::{Options, RouteUrl};
 use crate::conn::{self, Core, Pings, Protocol};
 use crate::log::{self, ConnKind, ConnPrefix};
 use crate::outbound::Message;
 use crate::parser::{Frame, Limits, Op, Parser, Role};
+use crate::server::account::{Account, LastAccount};
 use crate::server::close::ClosedState;
 use crate::server::routes::{PeerInfo, RouteEntry};
 use crate::server::subscription::{SubRef, Subscription};
@@ -207,6 +208,8 @@ struct RouteConn {
     peer: Option<PeerInfo>,
     registered: bool,
     self_route: bool,
+    /// The account of the last route op (`RS+`/`RMSG`), to skip the lookup.
+    last_account: LastAccount,
 }
 
 impl RouteConn {
@@ -244,6 +247,7 @@ impl RouteConn {
             peer: None,
             registered: false,
             self_route: false,
+            last_account: LastAccount::default(),
         }
     }
 
@@ -439,9 +443,9 @@ impl RouteConn {
     }
 
     fn remote_sub(&mut self, account: &[u8], subject: &[u8], queue: Option<&[u8]>, weight: u32) {
-        if account != ACCOUNT.as_bytes() {
+        let Some(account) = self.account(account) else {
             return;
-        }
+        };
         let (Ok(subject), Ok(queue)) = (
             std::str::from_utf8(subject),
             queue.map(std::str::from_utf8).transpose(),
@@ -453,7 +457,7 @@ impl RouteConn {
         {
             return;
         }
-        let key = interest_key(subject, queue);
+        let key = interest_key(&account.name, subject, queue);
         let existing = self.core.shared.subs.lock().get(&key).cloned();
         if let Some(sub) = existing {
             sub.set_weight(weight.max(1));
@@ -461,6 +465,7 @@ impl RouteConn {
         }
         let sub = Arc::new(Subscription::new(
             self.core.shared.clone(),
+            account,
             subject,
             queue,
             &key,
@@ -471,20 +476,27 @@ impl RouteConn {
     }
 
     fn remote_unsub(&mut self, account: &[u8], subject: &[u8], queue: Option<&[u8]>) {
-        if account != ACCOUNT.as_bytes() {
+        let Some(account) = self.account(account) else {
             return;
-        }
+        };
         let (Ok(subject), Ok(queue)) = (
             std::str::from_utf8(subject),
             queue.map(std::str::from_utf8).transpose(),
         ) else {
             return;
         };
-        let key = interest_key(subject, queue);
+        let key = interest_key(&account.name, subject, queue);
         let sub = self.core.shared.subs.lock().get(&key).cloned();
         if let Some(sub) = sub {
             self.core.server.remove_sub(&sub);
         }
+    }
+
+    /// The local account a route op names (cached: consecutive ops usually
+    /// name the same one); `None` for an account this server does not have.
+    #[inline]
+    fn account(&mut self, name: &[u8]) -> Option<Arc<Account>> {
+        self.last_account.resolve(&self.core.server.accounts, name)
     }
 }
 
@@ -557,9 +569,15 @@ impl Protocol for RouteConn {
                 header_len,
                 payload,
             } => {
-                if account.of(data) != ACCOUNT.as_bytes() {
+                let Some(account) = self.account(account.of(data)) else {
+                    log::debug!(
+                        "{} - Unknown account {} for routed message on subject: {}",
+                        self.core.prefix,
+                        log::clip_quoted(account.of(data)),
+                        log::clip_quoted(subject.of(data))
+                    );
                     return Ok(());
-                }
+                };
                 let shared_payload = shared.map(|b| b.slice(payload.range()));
                 let msg = Message {
                     subject: subject.of(data),
@@ -569,7 +587,7 @@ impl Protocol for RouteConn {
                     shared: shared_payload.as_ref(),
                 };
                 if let Ok(subject) = std::str::from_utf8(msg.subject) {
-                    let result = self.core.server.sublist.match_in(subject, guard);
+                    let result = account.sublist.match_in(subject, guard);
                     self.core.server.deliver_routed(
                         &msg,
                         queues.map(|q| q.of(data)),

@@ -9,10 +9,8 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-/// Route protocol level we speak: accounts (RS+/RMSG with `$G`).
+/// Route protocol level we speak: accounts (every RS+/RS-/RMSG names one).
 pub(super) const ROUTE_PROTO: u32 = 2;
-/// The only account of a core server.
-pub(super) const ACCOUNT: &str = "$G";
 
 /// Our route INFO.
 #[derive(Serialize)]
@@ -66,10 +64,11 @@ pub(super) struct RouteConnect {
     pub(super) lang: Option<String>,
 }
 
-/// The key of a route's remote interest in its `subs` map.
-pub(super) fn interest_key(subject: &str, queue: Option<&str>) -> Bytes {
+/// The key of a route's remote interest in its `subs` map: the account,
+/// the subject and the queue, as the peer's `RS+` named them.
+pub(super) fn interest_key(account: &str, subject: &str, queue: Option<&str>) -> Bytes {
     match queue {
-        None => Bytes::copy_from_slice(subject.as_bytes()),
-        Some(q) => Bytes::from(format!("{subject} {q}")),
+        None => Bytes::from(format!("{account} {subject}")),
+        Some(q) => Bytes::from(format!("{account} {subject} {q}")),
     }
 }

@@ -15,6 +15,7 @@ use sublist::MatchResult;
 
 use crate::log;
 use crate::outbound::{Message, Push};
+use crate::server::account::Account;
 use crate::server::close::ClosedState;
 use crate::server::subscription::{Quota, SubRef};
 use crate::server::{ConnShared, Server, Wakes};
@@ -29,6 +30,7 @@ impl Server {
     pub fn deliver(
         &self,
         from: &Arc<ConnShared>,
+        account: &Account,
         echo: bool,
         msg: &Message<'_>,
         result: &MatchResult<SubRef>,
@@ -72,7 +74,11 @@ impl Server {
             }
         }
         for target in &routes {
-            match target.route.out.push_rmsg(msg, &target.queues) {
+            match target
+                .route
+                .out
+                .push_rmsg(&account.name, msg, &target.queues)
+            {
                 Push::Queued { wake, stall } => {
                     wakes.sent();
                     if wake {

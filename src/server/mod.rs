@@ -13,6 +13,7 @@
 //! or take a lock on the per-message path other than the subscriber's
 //! outbound mutex.
 
+pub mod account;
 pub mod close;
 pub mod deliver;
 pub mod registry;
@@ -34,7 +35,6 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use parking_lot::{Mutex, RwLock};
-use sublist::Sublist;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -42,14 +42,14 @@ use crate::auth::Auth;
 use crate::config::Options;
 use crate::outbound::OutStats;
 use crate::server::close::ClosedState;
-use crate::server::subscription::{SubRef, SubSnapshot};
+use crate::server::subscription::SubSnapshot;
 use crate::tls::TlsError;
 
 /// Distinct client names counted by [`Server::record_slow_consumer`].
 pub const SLOW_NAMES_MAX: usize = 1024;
 
-/// A local interest aggregate: subject and optional queue.
-pub(crate) type InterestKey = (Box<str>, Option<Box<str>>);
+/// A local interest aggregate: account, subject and optional queue.
+pub(crate) type InterestKey = (Arc<str>, Box<str>, Option<Box<str>>);
 
 /// Server-wide counters (`/varz`). Updated once per read batch, not per
 /// message.
@@ -84,6 +84,7 @@ pub struct ClosedClient {
     pub lang: String,
     pub version: String,
     pub user: String,
+    pub account: Arc<str>,
     pub in_msgs: u64,
     pub in_bytes: u64,
     pub out: OutStats,
@@ -103,7 +104,8 @@ pub struct Server {
     auth: RwLock<Arc<Auth>>,
     /// Client TLS, rebuilt on reload.
     tls: RwLock<Option<tokio_rustls::TlsAcceptor>>,
-    pub sublist: Sublist<SubRef>,
+    /// Every account's subject space (`account.rs`).
+    pub accounts: account::Accounts,
     clients: Mutex<HashMap<u64, Arc<ConnShared>>>,
     closed: Mutex<VecDeque<Arc<ClosedClient>>>,
     /// Slow-consumer cuts per client name (`/metrics`), bounded.
@@ -141,14 +143,7 @@ impl Server {
         } else {
             opts.server_name.clone()
         };
-        let sublist = Sublist::with_config(sublist::Config {
-            cache_slots: if opts.disable_sublist_cache {
-                0
-            } else {
-                sublist::DEFAULT_CACHE_SLOTS
-            },
-            collector: None,
-        });
+        let accounts = account::Accounts::from_options(&opts);
         let cluster = routes::ClusterState::new(&opts);
         let server = Arc::new(Server {
             id,
@@ -158,7 +153,7 @@ impl Server {
             opts: RwLock::new(Arc::new(opts)),
             opts_generation: AtomicU64::new(0),
             spinner: crate::server::spin::Spinner::default(),
-            sublist,
+            accounts,
             clients: Mutex::new(HashMap::new()),
             closed: Mutex::new(VecDeque::new()),
             routes: Mutex::new(HashMap::new()),
@@ -177,6 +172,19 @@ impl Server {
         });
         server.load_tls(&server.options())?;
         Ok(server)
+    }
+
+    /// The global account `$G`.
+    #[inline]
+    pub fn global(&self) -> &Arc<account::Account> {
+        self.accounts.global()
+    }
+
+    /// Pins the current thread for matching in any account's trie: every
+    /// account's sublist retires memory to the same (global) collector.
+    #[inline]
+    pub fn pin(&self) -> sublist::Guard {
+        self.accounts.global().sublist.pin()
     }
 
     /// The running options (replaced as a whole on reload).

@@ -40,6 +40,7 @@ impl Server {
         if self.clients.lock().remove(&client.cid).is_none() {
             return;
         }
+        client.release_account();
         let meta = client.meta.lock().clone();
         let subs: Vec<SubSnapshot> = client.subs.lock().values().map(|s| s.snapshot()).collect();
         let record = ClosedClient {
@@ -53,6 +54,7 @@ impl Server {
             lang: meta.lang.to_string(),
             version: meta.version.to_string(),
             user: meta.user.to_string(),
+            account: meta.account.clone(),
             in_msgs: client.in_msgs.load(Relaxed),
             in_bytes: client.in_bytes.load(Relaxed),
             out: OutStats {
@@ -110,9 +112,10 @@ impl Server {
         let (subject, queue) = (sub.subject.clone(), sub.queue.clone());
         let local = !sub.is_remote();
         // Subject and queue were validated by the caller.
-        if let Ok(true) = self.sublist.insert(&subject, queue.as_deref(), sub) {
+        let account = sub.account.clone();
+        if let Ok(true) = account.sublist.insert(&subject, queue.as_deref(), sub) {
             if local {
-                self.local_interest(&subject, queue.as_deref(), 1);
+                self.local_interest(&account.name, &subject, queue.as_deref(), 1);
             }
         }
     }
@@ -125,22 +128,29 @@ impl Server {
                 subs.remove(&sub.sid);
             }
         }
-        let removed = self
-            .sublist
-            .remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()));
+        let removed =
+            sub.account
+                .sublist
+                .remove(&sub.subject, sub.queue.as_deref(), &SubRef(sub.clone()));
         if removed.is_ok() && !sub.is_remote() {
-            self.local_interest(&sub.subject, sub.queue.as_deref(), -1);
+            self.local_interest(&sub.account.name, &sub.subject, sub.queue.as_deref(), -1);
         }
     }
 
     /// Drops every subscription of a closing connection in one batch.
     pub fn remove_client_subs(&self, client: &ConnShared) {
-        let subs: Vec<SubRef> = client.subs.lock().drain().map(SubRef).collect();
-        self.sublist
-            .remove_batch(subs.iter().map(|s| (&*s.subject, s.queue.as_deref(), s)));
+        let mut subs: Vec<SubRef> = client.subs.lock().drain().map(SubRef).collect();
+        // One batch per account (a client has one; a route carries many).
+        subs.sort_by(|a, b| a.account.name.cmp(&b.account.name));
+        for chunk in subs.chunk_by(|a, b| Arc::ptr_eq(&a.account, &b.account)) {
+            chunk[0]
+                .account
+                .sublist
+                .remove_batch(chunk.iter().map(|s| (&*s.subject, s.queue.as_deref(), s)));
+        }
         if client.kind == ConnKind::Client {
             for sub in &subs {
-                self.local_interest(&sub.subject, sub.queue.as_deref(), -1);
+                self.local_interest(&sub.account.name, &sub.subject, sub.queue.as_deref(), -1);
             }
         }
     }

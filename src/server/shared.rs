@@ -23,6 +23,7 @@ use crate::auth::permissions::{DeliveryDeny, Permissions};
 use crate::auth::Credentials;
 use crate::log::ConnKind;
 use crate::outbound::Outbound;
+use crate::server::account::Account;
 use crate::server::close::ClosedState;
 use crate::server::subject::subject_str;
 use crate::server::subscription::SubsBySid;
@@ -77,6 +78,9 @@ pub struct ConnShared {
     pub last_activity: AtomicU64,
     /// Round-trip time of the last PING, nanoseconds.
     pub rtt_nanos: AtomicU64,
+    /// The account a client is counted in (set at CONNECT, released once
+    /// when the connection unregisters).
+    account: Mutex<Option<Arc<Account>>>,
 }
 
 /// What CONNECT told us, for logs and /connz: shared strings, the same
@@ -87,6 +91,8 @@ pub struct ConnMeta {
     pub lang: Arc<str>,
     pub version: Arc<str>,
     pub user: Arc<str>,
+    /// The account the connection is bound to (`$G` before CONNECT).
+    pub account: Arc<str>,
     pub prefix: Arc<str>,
 }
 
@@ -98,6 +104,7 @@ impl Default for ConnMeta {
             lang: empty.clone(),
             version: empty.clone(),
             user: empty.clone(),
+            account: Arc::from(crate::config::GLOBAL_ACCOUNT),
             prefix: empty,
         }
     }
@@ -140,7 +147,36 @@ impl ConnShared {
             in_bytes: AtomicU64::new(0),
             last_activity: AtomicU64::new(unix_nanos()),
             rtt_nanos: AtomicU64::new(0),
+            account: Mutex::new(None),
         }
+    }
+
+    /// Counts this connection in `account` (releasing the one it was in);
+    /// false when the account is at its connection limit.
+    pub fn bind_account(&self, account: &Arc<Account>) -> bool {
+        let mut current = self.account.lock();
+        if current.as_ref().is_some_and(|a| Arc::ptr_eq(a, account)) {
+            return true;
+        }
+        if !account.add_conn() {
+            return false;
+        }
+        if let Some(old) = current.replace(account.clone()) {
+            old.remove_conn();
+        }
+        true
+    }
+
+    /// Releases the account count (the connection is going away).
+    pub fn release_account(&self) {
+        if let Some(old) = self.account.lock().take() {
+            old.remove_conn();
+        }
+    }
+
+    /// The account a client is bound to, if it completed CONNECT.
+    pub fn account(&self) -> Option<Arc<Account>> {
+        self.account.lock().clone()
     }
 
     #[inline]

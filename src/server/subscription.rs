@@ -16,12 +16,15 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::log::ConnKind;
+use crate::server::account::Account;
 use crate::server::ConnShared;
 
 /// One `SUB` (or, later, one route's interest).
 pub struct Subscription {
     /// The connection that receives the messages.
     pub client: Arc<ConnShared>,
+    /// The account whose trie holds this subscription.
+    pub account: Arc<Account>,
     pub subject: Box<str>,
     pub queue: Option<Box<str>>,
     /// The sid exactly as the client sent it, echoed in every `MSG`
@@ -48,9 +51,16 @@ pub enum Quota {
 }
 
 impl Subscription {
-    pub fn new(client: Arc<ConnShared>, subject: &str, queue: Option<&str>, sid: &[u8]) -> Self {
+    pub fn new(
+        client: Arc<ConnShared>,
+        account: Arc<Account>,
+        subject: &str,
+        queue: Option<&str>,
+        sid: &[u8],
+    ) -> Self {
         Self {
             client,
+            account,
             subject: subject.into(),
             queue: queue.map(Into::into),
             sid: sid.into(),
@@ -115,6 +125,7 @@ impl Subscription {
             msgs: self.delivered(),
             max: self.max(),
             cid: self.client.cid,
+            account: self.account.name.clone(),
         }
     }
 }
@@ -132,6 +143,8 @@ pub struct SubSnapshot {
     pub max: u64,
     /// The connection that holds it.
     pub cid: u64,
+    /// The account it lives in.
+    pub account: Arc<str>,
 }
 
 /// A connection's subscriptions, found by sid. Most connections hold a
@@ -270,6 +283,10 @@ impl std::ops::Deref for SubRef {
 mod tests {
     use super::*;
 
+    fn acc() -> Arc<crate::server::account::Account> {
+        Arc::new(crate::server::account::Account::new("$G", true))
+    }
+
     fn client() -> Arc<ConnShared> {
         Arc::new(ConnShared::new(
             ConnKind::Client,
@@ -283,14 +300,14 @@ mod tests {
     fn subs_by_sid_finds_replaces_and_drains() {
         let c = client();
         let mut subs = SubsBySid::default();
-        let a = Arc::new(Subscription::new(c.clone(), "foo", None, b"1"));
-        let b = Arc::new(Subscription::new(c.clone(), "bar", Some("q"), b"22"));
+        let a = Arc::new(Subscription::new(c.clone(), acc(), "foo", None, b"1"));
+        let b = Arc::new(Subscription::new(c.clone(), acc(), "bar", Some("q"), b"22"));
         subs.insert(a.clone());
         subs.insert(b.clone());
         assert_eq!(subs.len(), 2);
         assert!(Arc::ptr_eq(subs.get(b"1").unwrap(), &a));
         assert!(subs.contains(b"22") && !subs.contains(b"2"));
-        let a2 = Arc::new(Subscription::new(c.clone(), "baz", None, b"1"));
+        let a2 = Arc::new(Subscription::new(c.clone(), acc(), "baz", None, b"1"));
         subs.insert(a2.clone());
         assert_eq!(subs.len(), 2, "same sid replaces");
         assert!(Arc::ptr_eq(subs.get(b"1").unwrap(), &a2));
@@ -301,7 +318,13 @@ mod tests {
         assert!(subs.is_empty());
         // A long sid (spilled out of the inline buffer) works the same.
         let long = vec![b'7'; 100];
-        subs.insert(Arc::new(Subscription::new(c.clone(), "x", None, &long)));
+        subs.insert(Arc::new(Subscription::new(
+            c.clone(),
+            acc(),
+            "x",
+            None,
+            &long,
+        )));
         assert_eq!(&subs.get(&long).unwrap().sid[..], &long[..]);
     }
 
@@ -311,6 +334,7 @@ mod tests {
         let sub = |sid: usize, subject: &str| {
             Arc::new(Subscription::new(
                 c.clone(),
+                acc(),
                 subject,
                 None,
                 sid.to_string().as_bytes(),

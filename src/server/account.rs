@@ -1,0 +1,311 @@
+//! Accounts: isolated subject spaces. Each [`Account`] owns its own
+//! [`Sublist`], so a publish in one account can only ever match that
+//! account's subscriptions; crossing accounts is what imports are for.
+//! [`Accounts`] is the registry: the global account `$G` (every user outside
+//! an `accounts {}` entry), the configured ones, and the system account.
+//!
+//! A client resolves its account once, at CONNECT, and keeps the `Arc`; a
+//! route resolves the account token of each `RS+`/`RMSG`, caching the last
+//! one, so no lookup sits on the per-message path of a client.
+//!
+//! **Must never:** hold a lock while matching or delivering, or be looked up
+//! per message by a client connection.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use dashmap::DashMap;
+use sublist::Sublist;
+
+use crate::config::{AccountLimits, Options, DEFAULT_SYSTEM_ACCOUNT, GLOBAL_ACCOUNT};
+use crate::server::subscription::SubRef;
+
+/// One account: its subject space and what monitoring counts of it.
+pub struct Account {
+    pub name: Arc<str>,
+    pub sublist: Sublist<SubRef>,
+    /// `limits {}` from the configuration (`-1` = unlimited).
+    pub limits: parking_lot::RwLock<AccountLimits>,
+    /// Client connections bound to this account now.
+    pub conns: AtomicI64,
+    /// Client connections ever bound to this account.
+    pub total_conns: AtomicU64,
+    pub in_msgs: AtomicU64,
+    pub in_bytes: AtomicU64,
+    pub out_msgs: AtomicU64,
+    pub out_bytes: AtomicU64,
+    pub slow_consumers: AtomicU64,
+    /// When the account was created or last changed by a reload.
+    pub updated: parking_lot::Mutex<SystemTime>,
+}
+
+impl Account {
+    pub fn new(name: &str, cache: bool) -> Account {
+        Account {
+            name: name.into(),
+            sublist: Sublist::with_config(sublist::Config {
+                cache_slots: if cache {
+                    sublist::DEFAULT_CACHE_SLOTS
+                } else {
+                    0
+                },
+                collector: None,
+            }),
+            limits: parking_lot::RwLock::new(AccountLimits::default()),
+            conns: AtomicI64::new(0),
+            total_conns: AtomicU64::new(0),
+            in_msgs: AtomicU64::new(0),
+            in_bytes: AtomicU64::new(0),
+            out_msgs: AtomicU64::new(0),
+            out_bytes: AtomicU64::new(0),
+            slow_consumers: AtomicU64::new(0),
+            updated: parking_lot::Mutex::new(SystemTime::now()),
+        }
+    }
+
+    /// Client connections bound to this account now.
+    pub fn num_conns(&self) -> u64 {
+        self.conns.load(Relaxed).max(0) as u64
+    }
+
+    /// Counts a client binding to this account; refuses (false) past
+    /// `limits.max_connections`.
+    pub fn add_conn(&self) -> bool {
+        let max = self.limits.read().max_connections;
+        let n = self.conns.fetch_add(1, Relaxed) + 1;
+        if max >= 0 && n > max {
+            self.conns.fetch_sub(1, Relaxed);
+            return false;
+        }
+        self.total_conns.fetch_add(1, Relaxed);
+        true
+    }
+
+    pub fn remove_conn(&self) {
+        self.conns.fetch_sub(1, Relaxed);
+    }
+
+    pub fn add_in(&self, msgs: u64, bytes: u64) {
+        self.in_msgs.fetch_add(msgs, Relaxed);
+        self.in_bytes.fetch_add(bytes, Relaxed);
+    }
+}
+
+/// The account registry: read at CONNECT and by routes, changed on reload.
+pub struct Accounts {
+    by_name: DashMap<Arc<str>, Arc<Account>>,
+    global: Arc<Account>,
+    /// The system account's name; `None` with `no_sys_acc`.
+    system: parking_lot::RwLock<Option<Arc<str>>>,
+    cache: bool,
+}
+
+impl Accounts {
+    /// `$G`, every configured account, and the system account (`$SYS`
+    /// unless `system_account` names a configured one or `no_sys_acc`).
+    pub fn from_options(opts: &Options) -> Accounts {
+        let cache = !opts.disable_sublist_cache;
+        let global = Arc::new(Account::new(GLOBAL_ACCOUNT, cache));
+        let accounts = Accounts {
+            by_name: DashMap::new(),
+            global: global.clone(),
+            system: parking_lot::RwLock::new(None),
+            cache,
+        };
+        accounts.by_name.insert(global.name.clone(), global);
+        accounts.apply(opts);
+        accounts
+    }
+
+    /// Adds the accounts `opts` declares that do not exist yet and updates
+    /// the limits of those that do (start and reload). Returns the names of
+    /// accounts that the new configuration no longer declares.
+    pub fn apply(&self, opts: &Options) -> Vec<Arc<str>> {
+        let mut keep: Vec<&str> = vec![GLOBAL_ACCOUNT];
+        for a in &opts.accounts {
+            let acc = self.get_or_create(&a.name);
+            let mut limits = acc.limits.write();
+            if *limits != a.limits {
+                *limits = a.limits;
+                *acc.updated.lock() = SystemTime::now();
+            }
+            keep.push(&a.name);
+        }
+        let system = system_account_name(opts);
+        if let Some(name) = &system {
+            self.get_or_create(name);
+            keep.push(name);
+        }
+        let gone: Vec<Arc<str>> = self
+            .by_name
+            .iter()
+            .map(|e| e.key().clone())
+            .filter(|n| !keep.contains(&&**n))
+            .collect();
+        *self.system.write() = system.as_deref().map(Into::into);
+        for name in &gone {
+            self.by_name.remove(name);
+        }
+        gone
+    }
+
+    fn get_or_create(&self, name: &str) -> Arc<Account> {
+        if let Some(a) = self.by_name.get(name) {
+            return a.clone();
+        }
+        self.by_name
+            .entry(name.into())
+            .or_insert_with(|| Arc::new(Account::new(name, self.cache)))
+            .clone()
+    }
+
+    /// The global account `$G`.
+    #[inline]
+    pub fn global(&self) -> &Arc<Account> {
+        &self.global
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Account>> {
+        self.by_name.get(name).map(|a| a.clone())
+    }
+
+    /// The system account, unless `no_sys_acc`.
+    pub fn system(&self) -> Option<Arc<Account>> {
+        let name = self.system.read().clone()?;
+        self.get(&name)
+    }
+
+    pub fn system_name(&self) -> Option<Arc<str>> {
+        self.system.read().clone()
+    }
+
+    /// Every account, in no particular order.
+    pub fn all(&self) -> Vec<Arc<Account>> {
+        self.by_name.iter().map(|e| e.value().clone()).collect()
+    }
+
+    /// Subscriptions over every account.
+    pub fn subscriptions(&self) -> usize {
+        self.by_name.iter().map(|e| e.value().sublist.count()).sum()
+    }
+
+    /// The trie statistics of every account together, as nats-server's
+    /// `/subsz` adds them up.
+    pub fn stats(&self) -> sublist::Stats {
+        let all: Vec<sublist::Stats> = self.by_name.iter().map(|e| e.sublist.stats()).collect();
+        sublist::Stats::aggregate(all.iter())
+    }
+}
+
+/// The system account's name for these options: `system_account`, else
+/// `$SYS`; `None` with `no_sys_acc`.
+pub fn system_account_name(opts: &Options) -> Option<String> {
+    if opts.no_sys_acc {
+        return None;
+    }
+    Some(
+        opts.system_account
+            .clone()
+            .unwrap_or_else(|| DEFAULT_SYSTEM_ACCOUNT.to_string()),
+    )
+}
+
+/// Caches the last account a route resolved by name, so that a stream of
+/// `RMSG`s for one account costs one comparison each, not a map lookup.
+#[derive(Default)]
+pub struct LastAccount {
+    last: Option<Arc<Account>>,
+}
+
+impl LastAccount {
+    #[inline]
+    pub fn resolve(&mut self, accounts: &Accounts, name: &[u8]) -> Option<Arc<Account>> {
+        if let Some(a) = &self.last {
+            if a.name.as_bytes() == name {
+                return Some(a.clone());
+            }
+        }
+        let found = accounts.get(std::str::from_utf8(name).ok()?)?;
+        self.last = Some(found.clone());
+        Some(found)
+    }
+
+    /// Forgets the cached account (after a reload removed accounts).
+    pub fn clear(&mut self) {
+        self.last = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::AccountConfig;
+
+    fn opts(names: &[&str]) -> Options {
+        Options {
+            accounts: names
+                .iter()
+                .map(|n| AccountConfig {
+                    name: n.to_string(),
+                    ..AccountConfig::default()
+                })
+                .collect(),
+            ..Options::default()
+        }
+    }
+
+    #[test]
+    fn global_configured_and_system_accounts_exist() {
+        let a = Accounts::from_options(&opts(&["A", "B"]));
+        for n in ["$G", "A", "B", "$SYS"] {
+            assert!(a.get(n).is_some(), "{n}");
+        }
+        assert_eq!(a.system_name().as_deref(), Some("$SYS"));
+        assert!(!Arc::ptr_eq(&a.get("A").unwrap(), &a.get("B").unwrap()));
+    }
+
+    #[test]
+    fn no_sys_acc_and_named_system_account() {
+        let mut o = opts(&["A", "SYS"]);
+        o.system_account = Some("SYS".into());
+        let a = Accounts::from_options(&o);
+        assert!(a.get("$SYS").is_none());
+        assert_eq!(a.system().unwrap().name.as_ref(), "SYS");
+        o.no_sys_acc = true;
+        o.system_account = None;
+        let a = Accounts::from_options(&o);
+        assert!(a.system().is_none());
+        assert!(a.get("$SYS").is_none());
+    }
+
+    #[test]
+    fn reload_keeps_survivors_and_reports_removed() {
+        let a = Accounts::from_options(&opts(&["A", "B"]));
+        let before = a.get("A").unwrap();
+        let gone = a.apply(&opts(&["A", "C"]));
+        assert_eq!(gone.iter().map(|n| &**n).collect::<Vec<_>>(), ["B"]);
+        assert!(Arc::ptr_eq(&before, &a.get("A").unwrap()));
+        assert!(a.get("C").is_some() && a.get("B").is_none());
+    }
+
+    #[test]
+    fn connection_limit() {
+        let acc = Account::new("A", true);
+        acc.limits.write().max_connections = 1;
+        assert!(acc.add_conn());
+        assert!(!acc.add_conn());
+        acc.remove_conn();
+        assert!(acc.add_conn());
+        assert_eq!(acc.total_conns.load(Relaxed), 2);
+    }
+
+    #[test]
+    fn last_account_follows_the_name() {
+        let a = Accounts::from_options(&opts(&["A"]));
+        let mut last = LastAccount::default();
+        assert_eq!(&*last.resolve(&a, b"A").unwrap().name, "A");
+        assert_eq!(&*last.resolve(&a, b"$G").unwrap().name, "$G");
+        assert!(last.resolve(&a, b"Z").is_none());
+    }
+}
