@@ -213,9 +213,7 @@ impl Conn {
         if let Err(e) = opts.check(headers) {
             return Err(self.connect_error(e, json));
         }
-        if let Err(reason) = self.bind_account(account.as_deref()) {
-            return Err(reason);
-        }
+        self.bind_account(account.as_deref())?;
         self.core.shared.headers.store(headers, Relaxed);
         self.core
             .shared
