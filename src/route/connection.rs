@@ -589,9 +589,11 @@ impl Protocol for RouteConn {
                 if let Ok(subject) = std::str::from_utf8(msg.subject) {
                     let result = account.sublist.match_in(subject, guard);
                     self.core.server.deliver_routed(
+                        &account,
                         &msg,
                         queues.map(|q| q.of(data)),
                         &result,
+                        0,
                         &mut self.core.wakes,
                     );
                 }

@@ -38,6 +38,10 @@ pub struct Account {
     pub slow_consumers: AtomicU64,
     /// When the account was created or last changed by a reload.
     pub updated: parking_lot::Mutex<SystemTime>,
+    /// The account's internal client, owner of its internal subscriptions
+    /// (`internal.rs`), made on first use.
+    pub(crate) internal: std::sync::OnceLock<Arc<crate::server::ConnShared>>,
+    pub(crate) next_internal_sid: AtomicU64,
 }
 
 impl Account {
@@ -61,6 +65,8 @@ impl Account {
             out_bytes: AtomicU64::new(0),
             slow_consumers: AtomicU64::new(0),
             updated: parking_lot::Mutex::new(SystemTime::now()),
+            internal: std::sync::OnceLock::new(),
+            next_internal_sid: AtomicU64::new(1),
         }
     }
 

@@ -16,6 +16,7 @@ use sublist::MatchResult;
 use crate::log;
 use crate::outbound::{Message, Push};
 use crate::server::account::Account;
+use crate::server::internal::Origin;
 use crate::server::close::ClosedState;
 use crate::server::subscription::{Quota, SubRef};
 use crate::server::{ConnShared, Server, Wakes};
@@ -30,12 +31,35 @@ impl Server {
     pub fn deliver(
         &self,
         from: &Arc<ConnShared>,
-        account: &Account,
+        account: &Arc<Account>,
         echo: bool,
         msg: &Message<'_>,
         result: &MatchResult<SubRef>,
         wakes: &mut Wakes,
     ) -> usize {
+        let origin = Origin {
+            client: Some(from),
+            hops: 0,
+            routed: false,
+        };
+        self.deliver_local_origin(account, echo, msg, result, origin, wakes)
+    }
+
+    /// [`Server::deliver`] for a message of local origin: a client's, or one
+    /// an internal subscription re-published (`origin.client` is then the
+    /// client that started it, if any).
+    #[inline]
+    pub(crate) fn deliver_local_origin(
+        &self,
+        account: &Arc<Account>,
+        echo: bool,
+        msg: &Message<'_>,
+        result: &MatchResult<SubRef>,
+        origin: Origin<'_>,
+        wakes: &mut Wakes,
+    ) -> usize {
+        let from = origin.client;
+        let not_self = |s: &SubRef| from.is_none_or(|f| !Arc::ptr_eq(&s.client, f));
         let mut delivered = 0;
         let mut routes: SmallVec<[RouteTarget<'_>; 4]> = SmallVec::new();
         for sub in &result.plain {
@@ -43,7 +67,11 @@ impl Server {
                 route_target(&mut routes, &sub.client);
                 continue;
             }
-            if !echo && Arc::ptr_eq(&sub.client, from) {
+            if let Some(handler) = &sub.internal {
+                delivered += handler.deliver(self, account, msg, origin, wakes);
+                continue;
+            }
+            if !echo && !not_self(sub) {
                 continue;
             }
             if self.deliver_to(sub, msg, wakes) {
@@ -51,7 +79,7 @@ impl Server {
             }
         }
         for group in &result.queues {
-            let eligible = |s: &SubRef| echo || !Arc::ptr_eq(&s.client, from);
+            let eligible = |s: &SubRef| echo || not_self(s);
             let Some(start) = weighted_pick(&group.members, eligible) else {
                 continue;
             };
@@ -74,11 +102,7 @@ impl Server {
             }
         }
         for target in &routes {
-            match target
-                .route
-                .out
-                .push_rmsg(&account.name, msg, &target.queues)
-            {
+            match target.route.out.push_rmsg(&account.name, msg, &target.queues) {
                 Push::Queued { wake, stall } => {
                     wakes.sent();
                     if wake {
@@ -109,31 +133,40 @@ impl Server {
     /// Delivers a message that arrived from a route: to local plain
     /// subscriptions, and for each queue group the sender named, to one local
     /// member. Never forwarded to another route (one hop at most).
+    /// `queues` of `None` with `all_groups` (an internal re-publish of a
+    /// routed message) picks a local member of every group.
     pub fn deliver_routed(
         &self,
+        account: &Arc<Account>,
         msg: &Message<'_>,
         queues: Option<&[u8]>,
         result: &MatchResult<SubRef>,
+        hops: u8,
         wakes: &mut Wakes,
     ) -> usize {
         let mut delivered = 0;
         for sub in &result.plain {
-            if !sub.is_remote() && self.deliver_to(sub, msg, wakes) {
+            if sub.is_remote() {
+                continue;
+            }
+            if let Some(handler) = &sub.internal {
+                let origin = Origin {
+                    client: None,
+                    hops,
+                    routed: true,
+                };
+                delivered += handler.deliver(self, account, msg, origin, wakes);
+                continue;
+            }
+            if self.deliver_to(sub, msg, wakes) {
                 delivered += 1;
             }
         }
-        let Some(queues) = queues else {
-            return delivered;
-        };
-        for name in queues.split(|b| *b == b' ').filter(|q| !q.is_empty()) {
-            let Some(group) = result.queues.iter().find(|g| g.name.as_bytes() == name) else {
-                continue;
+        let local = |s: &SubRef| !s.is_remote();
+        let mut deliver_one = |members: &[SubRef]| {
+            let Some(start) = weighted_pick(members, local) else {
+                return;
             };
-            let local = |s: &SubRef| !s.is_remote();
-            let Some(start) = weighted_pick(&group.members, local) else {
-                continue;
-            };
-            let members = &group.members;
             for i in 0..members.len() {
                 let sub = &members[(start + i) % members.len()];
                 if local(sub) && self.deliver_to(sub, msg, wakes) {
@@ -141,6 +174,21 @@ impl Server {
                     break;
                 }
             }
+        };
+        match queues {
+            Some(queues) => {
+                for name in queues.split(|b| *b == b' ').filter(|q| !q.is_empty()) {
+                    if let Some(g) = result.queues.iter().find(|g| g.name.as_bytes() == name) {
+                        deliver_one(&g.members);
+                    }
+                }
+            }
+            None if hops > 0 => {
+                for g in &result.queues {
+                    deliver_one(&g.members);
+                }
+            }
+            None => {}
         }
         delivered
     }

@@ -16,6 +16,7 @@
 pub mod account;
 pub mod close;
 pub mod deliver;
+pub mod internal;
 pub mod registry;
 pub mod routes;
 pub mod shared;

@@ -17,6 +17,7 @@ use bytes::Bytes;
 
 use crate::log::ConnKind;
 use crate::server::account::Account;
+use crate::server::internal::Internal;
 use crate::server::ConnShared;
 
 /// One `SUB` (or, later, one route's interest).
@@ -37,6 +38,9 @@ pub struct Subscription {
     /// Queue weight: 1 for a local member; for a route's queue interest, the
     /// number of members behind it (updated in place by a repeated `RS+`).
     weight: AtomicU32,
+    /// Set for the server's own subscriptions (imports, system services):
+    /// messages go to this handler, not to `client`'s socket.
+    pub internal: Option<Arc<dyn Internal>>,
 }
 
 /// What a delivery attempt decided about the subscription's limit.
@@ -67,6 +71,7 @@ impl Subscription {
             max: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             weight: AtomicU32::new(1),
+            internal: None,
         }
     }
 
