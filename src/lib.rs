@@ -21,5 +21,6 @@ pub mod server;
 #[cfg(test)]
 mod testing;
 pub mod tls;
+pub mod transform;
 
 pub use process::{cli, launch};
