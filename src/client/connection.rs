@@ -30,6 +30,7 @@ use crate::server::shared::{empty_str, unix_nanos};
 use crate::server::subject::subject_str;
 use crate::server::subscription::{SubRef, Subscription};
 use crate::server::{ConnShared, Server};
+use crate::transform::{Mapped, Mappings};
 
 /// First server PING after connect (nats-server's `firstClientPingInterval`).
 const FIRST_PING: Duration = Duration::from_secs(2);
@@ -278,6 +279,23 @@ impl Conn {
         Ok(())
     }
 
+    /// Applies the account's mappings to a published subject.
+    #[cold]
+    fn map_subject(
+        &self,
+        mappings: &Mappings,
+        subject: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Option<Mapped> {
+        let cluster = self
+            .core
+            .server
+            .cluster
+            .enabled()
+            .then(|| self.core.server.cluster.name());
+        mappings.map_into(subject, cluster.as_deref(), || fastrand::u8(..100), out)
+    }
+
     fn publish(
         &mut self,
         msg: Message<'_>,
@@ -289,6 +307,20 @@ impl Conn {
             return Err(ClosedState::ProtocolViolation);
         }
         self.core.count_in(msg.payload.len());
+        // Mappings first: permissions apply to the mapped subject, as in
+        // nats-server. An account without mappings pays one load here.
+        let mut mapped = Vec::new();
+        let msg = match self.account.mappings() {
+            None => msg,
+            Some(mappings) => match self.map_subject(&mappings, msg.subject, &mut mapped) {
+                None => msg,
+                Some(Mapped::To) => Message {
+                    subject: &mapped,
+                    ..msg
+                },
+                Some(Mapped::Drop) => return Ok(()),
+            },
+        };
         let pedantic = self.opts.pedantic;
         if let Some(perms) = &self.perms {
             let subject = subject_str(msg.subject);

@@ -50,6 +50,8 @@ impl Server {
                 log::error!("Error loading TLS configuration: {e}");
             }
         }
+        self.accounts.apply(&new);
+        self.build_imports(&new);
         self.set_options(new);
         self.set_auth(auth);
         self.recheck_clients();
@@ -85,7 +87,28 @@ impl Server {
                     log::error!("{} - authentication error", client.prefix());
                     client.close(ClosedState::AuthenticationViolation, true);
                 }
-                AuthOutcome::Allowed { permissions, .. } => {
+                AuthOutcome::Allowed {
+                    permissions,
+                    account,
+                    ..
+                } => {
+                    // A user whose account went away or changed is cut, as
+                    // its subscriptions live in the old account's trie.
+                    let bound = client.account();
+                    let name = account.as_deref().unwrap_or(crate::config::GLOBAL_ACCOUNT);
+                    let same = bound.as_ref().is_some_and(|b| {
+                        &*b.name == name
+                            && self
+                                .accounts
+                                .get(name)
+                                .is_some_and(|now| Arc::ptr_eq(&now, b))
+                    });
+                    if !same {
+                        client.out.push_proto(b"-ERR 'Authorization Violation'\r\n");
+                        log::error!("{} - authentication error", client.prefix());
+                        client.close(ClosedState::AuthenticationViolation, true);
+                        continue;
+                    }
                     client.set_permissions(permissions.clone());
                     let Some(perms) = permissions else {
                         client.set_delivery_deny(None);

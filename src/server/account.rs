@@ -11,7 +11,7 @@
 //! **Must never:** hold a lock while matching or delivering, or be looked up
 //! per message by a client connection.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -20,6 +20,7 @@ use sublist::Sublist;
 
 use crate::config::{AccountLimits, Options, DEFAULT_SYSTEM_ACCOUNT, GLOBAL_ACCOUNT};
 use crate::server::subscription::SubRef;
+use crate::transform::{Mapping, Mappings};
 
 /// One account: its subject space and what monitoring counts of it.
 pub struct Account {
@@ -42,6 +43,18 @@ pub struct Account {
     /// (`internal.rs`), made on first use.
     pub(crate) internal: std::sync::OnceLock<Arc<crate::server::ConnShared>>,
     pub(crate) next_internal_sid: AtomicU64,
+    /// Internal subscriptions made for this account's imports (removed and
+    /// made again on reload).
+    pub(crate) import_subs: parking_lot::Mutex<Vec<Arc<crate::server::subscription::Subscription>>>,
+    /// Pending responses of the services this account exports.
+    pub(crate) responses: parking_lot::Mutex<crate::server::imports::ResponseTable>,
+    /// The fixed first part of this account's `_R_` reply subjects.
+    pub(crate) reply_prefix: Box<str>,
+    /// Subject mappings applied to what clients publish here; the flag
+    /// keeps an account without mappings off the lock (one load per
+    /// publish).
+    mappings: parking_lot::RwLock<Option<Arc<Mappings>>>,
+    has_mappings: AtomicBool,
 }
 
 impl Account {
@@ -67,6 +80,11 @@ impl Account {
             updated: parking_lot::Mutex::new(SystemTime::now()),
             internal: std::sync::OnceLock::new(),
             next_internal_sid: AtomicU64::new(1),
+            import_subs: parking_lot::Mutex::new(Vec::new()),
+            responses: parking_lot::Mutex::new(Default::default()),
+            reply_prefix: crate::server::imports::base62(6).into(),
+            mappings: parking_lot::RwLock::new(None),
+            has_mappings: AtomicBool::new(false),
         }
     }
 
@@ -90,6 +108,27 @@ impl Account {
 
     pub fn remove_conn(&self) {
         self.conns.fetch_sub(1, Relaxed);
+    }
+
+    /// The account's mappings, if it has any (one relaxed load otherwise).
+    #[inline]
+    pub fn mappings(&self) -> Option<Arc<Mappings>> {
+        if !self.has_mappings.load(Relaxed) {
+            return None;
+        }
+        self.mappings.read().clone()
+    }
+
+    /// Service responses this account's exports still owe.
+    pub fn pending_responses(&self) -> usize {
+        self.responses.lock().len()
+    }
+
+    /// Replaces the account's mappings (start and reload).
+    pub fn set_mappings(&self, mappings: Option<Mappings>) {
+        let mappings = mappings.filter(|m| !m.is_empty()).map(Arc::new);
+        self.has_mappings.store(mappings.is_some(), Relaxed);
+        *self.mappings.write() = mappings;
     }
 
     pub fn add_in(&self, msgs: u64, bytes: u64) {
@@ -131,13 +170,17 @@ impl Accounts {
         let mut keep: Vec<&str> = vec![GLOBAL_ACCOUNT];
         for a in &opts.accounts {
             let acc = self.get_or_create(&a.name);
-            let mut limits = acc.limits.write();
-            if *limits != a.limits {
-                *limits = a.limits;
-                *acc.updated.lock() = SystemTime::now();
+            {
+                let mut limits = acc.limits.write();
+                if *limits != a.limits {
+                    *limits = a.limits;
+                    *acc.updated.lock() = SystemTime::now();
+                }
             }
+            acc.set_mappings(compile_mappings(&a.mappings));
             keep.push(&a.name);
         }
+        self.global.set_mappings(compile_mappings(&opts.mappings));
         let system = system_account_name(opts);
         if let Some(name) = &system {
             self.get_or_create(name);
@@ -202,6 +245,26 @@ impl Accounts {
         let all: Vec<sublist::Stats> = self.by_name.iter().map(|e| e.sublist.stats()).collect();
         sublist::Stats::aggregate(all.iter())
     }
+}
+
+/// Compiles configured mappings (already validated by the configuration;
+/// one that still fails is left out with a warning).
+fn compile_mappings(list: &[crate::config::MappingConfig]) -> Option<Mappings> {
+    if list.is_empty() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for m in list {
+        let dests = m
+            .destinations
+            .iter()
+            .map(|d| (d.subject.as_str(), d.weight, d.cluster.as_deref()));
+        match Mapping::new(&m.source, dests) {
+            Ok(mapping) => out.push(mapping),
+            Err(e) => crate::log::warn!("Error adding mapping for {:?} : {e}", m.source),
+        }
+    }
+    Some(Mappings::new(out))
 }
 
 /// The system account's name for these options: `system_account`, else

@@ -16,8 +16,8 @@ use sublist::MatchResult;
 use crate::log;
 use crate::outbound::{Message, Push};
 use crate::server::account::Account;
-use crate::server::internal::Origin;
 use crate::server::close::ClosedState;
+use crate::server::internal::Origin;
 use crate::server::subscription::{Quota, SubRef};
 use crate::server::{ConnShared, Server, Wakes};
 
@@ -102,7 +102,11 @@ impl Server {
             }
         }
         for target in &routes {
-            match target.route.out.push_rmsg(&account.name, msg, &target.queues) {
+            match target
+                .route
+                .out
+                .push_rmsg(&account.name, msg, &target.queues)
+            {
                 Push::Queued { wake, stall } => {
                     wakes.sent();
                     if wake {

@@ -16,6 +16,7 @@
 pub mod account;
 pub mod close;
 pub mod deliver;
+pub mod imports;
 pub mod internal;
 pub mod registry;
 pub mod routes;
@@ -172,6 +173,7 @@ impl Server {
             route_tasks: TaskTracker::new(),
         });
         server.load_tls(&server.options())?;
+        server.build_imports(&server.options());
         Ok(server)
     }
 
