@@ -275,14 +275,7 @@ fn high_auth_timeout_warns() {
 
 #[test]
 fn unsupported_features_are_refused_clearly() {
-    for key in [
-        "jetstream",
-        "accounts",
-        "leafnodes",
-        "gateway",
-        "websocket",
-        "mqtt",
-    ] {
+    for key in ["jetstream", "leafnodes", "gateway", "websocket", "mqtt"] {
         let e = from_text(&format!("{key} {{}}\n")).unwrap_err();
         let ConfigError::Process { errors, .. } = &e else {
             panic!("{e}")

@@ -8,7 +8,7 @@
 //! never checks cross-field rules (that is `validate.rs`, run at startup).
 //!
 //! Deliberate differences from nats-server, each with its own message:
-//! * keys of features this server does not implement (accounts, leaf
+//! * keys of features this server does not implement (leaf
 //!   nodes, gateways, websocket, MQTT, operators/resolvers, OCSP…, and a
 //!   `jetstream` that enables JetStream: see `jetstream.rs`) are errors
 //!   (`field "gateway" is not supported by this server (core NATS only)`)
@@ -37,9 +37,6 @@ pub(super) struct Report {
 
 /// Top-level keys of nats-server that this server refuses (see module doc).
 const UNSUPPORTED: &[&str] = &[
-    "mappings",
-    "maps",
-    "accounts",
     "default_sentinel",
     "gateway",
     "leaf",
@@ -59,8 +56,6 @@ const UNSUPPORTED: &[&str] = &[
     "resolver_tls",
     "resolver_preload",
     "resolver_pinned_accounts",
-    "system_account",
-    "system",
     "trusted",
     "trusted_keys",
     "websocket",
@@ -74,9 +69,6 @@ const UNSUPPORTED: &[&str] = &[
 /// Top-level keys accepted and ignored: they have no effect on core NATS.
 const IGNORED: &[&str] = &[
     "prof_block_rate",
-    "no_system_account",
-    "no_system",
-    "no_sys_acc",
     "server_tags",
     "server_metadata",
     "feature_flags",
@@ -95,6 +87,10 @@ pub(super) fn apply_file(o: &mut Options, root: &Map, file: &str, report: &mut R
         if let Err(d) = apply_key(o, &e.key, &e.lower, &e.value, e.used_as_variable, report) {
             report.errors.push(d);
         }
+    }
+    // Accounts last: they are checked against `authorization`, `no_sys_acc`.
+    for e in root.iter().filter(|e| e.lower == "accounts") {
+        super::accounts::apply::apply_accounts(o, &e.value, report);
     }
 }
 
@@ -136,6 +132,22 @@ fn apply_key(
         "disable_sublist_cache" | "no_sublist_cache" => o.disable_sublist_cache = bool_of(v)?,
         "authorization" => super::auth::apply_authorization(o, v, rep)?,
         "no_auth_user" => o.no_auth_user = str_of(v)?.to_string(),
+        // Applied after every other key (see `apply_file`).
+        "accounts" => {}
+        "system_account" | "system" => {
+            let Some(name) = v.as_str() else {
+                return Err(Diag::invalid(
+                    &v.pos,
+                    "system account name must be a string",
+                ));
+            };
+            o.system_account = Some(name.to_string());
+        }
+        "no_system_account" | "no_system" | "no_sys_acc" => o.no_sys_acc = bool_of(v)?,
+        "mappings" | "maps" => {
+            let m = super::accounts::mappings::parse_mappings(v, rep)?;
+            o.mappings.extend(m);
+        }
         "http" => {
             let (host, port) = parse_listen(v)?;
             o.http_host = host.filter(|h| !h.is_empty());

@@ -111,7 +111,7 @@ pub(super) fn apply_authorization(o: &mut Options, v: &Value, rep: &mut Report) 
     Ok(())
 }
 
-fn parse_users(v: &Value, rep: &mut Report) -> R<Vec<User>> {
+pub(super) fn parse_users(v: &Value, rep: &mut Report) -> R<Vec<User>> {
     let Some(list) = v.as_array() else {
         return Err(Diag::invalid(
             &v.pos,

@@ -36,7 +36,7 @@ pub use error::{render_warnings, ConfigError, Diag, DiagKind, Warning};
 pub use lexer::{tokenize, TokKind, Token};
 pub use options::*;
 pub use parse::{parse_file, parse_str, Includes, MAX_INCLUDE_DEPTH};
-pub use reload::{diff, Change, ReloadError};
+pub use reload::{diff, Change, ReloadError, ACCOUNTS_CHANGE};
 pub use tls::{CIPHER_SUITES, CURVES};
 pub use url::{RouteUrl, UrlError};
 pub use validate::CONNECTION_TYPES;

@@ -159,6 +159,12 @@ pub fn diff(old: &Options, new: &Options) -> Result<Vec<Change>, ReloadError> {
     )?;
     no_auth_user(old, new)?;
     cluster_fixed(&old.cluster, &new.cluster)?;
+    system_account(old, new)?;
+    fixed(
+        "NoSystemAccount",
+        old.no_sys_acc.to_string(),
+        new.no_sys_acc.to_string(),
+    )?;
 
     let mut push = |changed: bool, option: &str, value: Option<String>| {
         if changed {
@@ -215,6 +221,13 @@ pub fn diff(old: &Options, new: &Options) -> Result<Vec<Change>, ReloadError> {
     push(
         oa.users != na.users || oa.default_permissions != na.default_permissions,
         "authorization users",
+        None,
+    );
+    // nats-server reloads accounts (and the global account's mappings,
+    // which it keeps as an account) as one option.
+    push(
+        old.accounts != new.accounts || old.mappings != new.mappings,
+        ACCOUNTS_CHANGE,
         None,
     );
     let strip = |c: &ClusterOpts| ClusterOpts {
@@ -291,17 +304,42 @@ pub fn diff(old: &Options, new: &Options) -> Result<Vec<Change>, ReloadError> {
     Ok(out)
 }
 
+/// The option of the [`Change`] made when `accounts {}` or the top-level
+/// `mappings {}` differ: `Reloaded: accounts`. The server rebuilds its
+/// accounts (users, imports, exports, mappings, limits) on it.
+pub const ACCOUNTS_CHANGE: &str = "accounts";
+
+/// `system_account` cannot change, except from the default to unset (as
+/// nats-server, whose running value of an unset one is `$SYS`).
+fn system_account(old: &Options, new: &Options) -> Result<(), ReloadError> {
+    let o = old
+        .system_account
+        .clone()
+        .unwrap_or_else(|| super::DEFAULT_SYSTEM_ACCOUNT.to_string());
+    let n = new.system_account.clone().unwrap_or_default();
+    if o == n || (o == super::DEFAULT_SYSTEM_ACCOUNT && n.is_empty()) {
+        return Ok(());
+    }
+    Err(ReloadError::NotSupported {
+        field: "SystemAccount".into(),
+        old: o,
+        new: n,
+    })
+}
+
 /// `no_auth_user` may only be removed, and only together with its user.
 fn no_auth_user(old: &Options, new: &Options) -> Result<(), ReloadError> {
     let (o, n) = (&old.no_auth_user, &new.no_auth_user);
     if o == n {
         return Ok(());
     }
+    let account_users = new.accounts.iter().flat_map(|a| &a.users);
     let still_a_user = new
         .authorization
         .users
         .iter()
         .flatten()
+        .chain(account_users)
         .any(|u| &u.username == o);
     if !o.is_empty() && n.is_empty() && !still_a_user {
         return Ok(());

@@ -1,6 +1,8 @@
 //! Cross-field checks run before the server starts (nats-server
 //! `validateOptions`, which `-t` does not run): lame duck timings,
-//! max_payload vs max_pending, names, `no_auth_user`, connection types.
+//! max_payload vs max_pending, names, `no_auth_user` (users of
+//! `authorization` and of every account), connection types, and the
+//! `system_account` naming a declared account.
 //!
 //! Owns only these checks and their texts; never changes the options.
 
@@ -41,7 +43,14 @@ impl Options {
         if self.server_name.contains(' ') {
             return bad("server name cannot contain spaces".into());
         }
-        for u in self.authorization.users.iter().flatten() {
+        let account_users = self.accounts.iter().flat_map(|a| &a.users);
+        for u in self
+            .authorization
+            .users
+            .iter()
+            .flatten()
+            .chain(account_users)
+        {
             for ct in u.allowed_connection_types.iter().flatten() {
                 if !CONNECTION_TYPES.contains(&ct.to_uppercase().as_str()) {
                     return bad(format!("unknown connection type {ct:?}"));
@@ -50,12 +59,22 @@ impl Options {
         }
         if !self.no_auth_user.is_empty() {
             let nau = &self.no_auth_user;
-            let Some(users) = &self.authorization.users else {
+            // Users of `authorization` and of every account count.
+            let account_users = self.accounts.iter().flat_map(|a| &a.users);
+            let mut users = self
+                .authorization
+                .users
+                .iter()
+                .flatten()
+                .chain(account_users);
+            if self.authorization.users.is_none()
+                && self.accounts.iter().all(|a| a.users.is_empty())
+            {
                 return bad(format!(
                     "no_auth_user: \"{nau}\" present, but users are not defined"
                 ));
-            };
-            if !users.iter().any(|u| &u.username == nau) {
+            }
+            if !users.any(|u| &u.username == nau) {
                 return bad(format!(
                     "no_auth_user: \"{nau}\" not present as user in authorization block or account configuration"
                 ));
@@ -63,6 +82,13 @@ impl Options {
         }
         if self.cluster.name.contains(' ') {
             return bad("cluster name cannot contain spaces".into());
+        }
+        // nats-server finds this when it sets up the system account, after
+        // the checks above; `$G` always exists.
+        if let Some(sa) = &self.system_account {
+            if sa != super::GLOBAL_ACCOUNT && !self.accounts.iter().any(|a| &a.name == sa) {
+                return bad("error resolving system account: account missing".into());
+            }
         }
         Ok(())
     }

@@ -7,6 +7,13 @@
 
 use std::time::Duration;
 
+pub(super) mod apply;
+pub(super) mod mappings;
+mod parse;
+mod validate;
+
+pub use validate::MAX_CYCLE_SEARCH_DEPTH;
+
 use crate::config::options::{Permissions, User};
 
 /// The global account: users outside any account land here.
