@@ -29,7 +29,7 @@ pub enum DiagKind {
     /// A warning: `invalid use of field "ping_interval": ping_interval should be converted to a duration`.
     Warning { field: String, reason: String },
     /// A key nats-server knows but this server does not implement
-    /// (JetStream, accounts, leaf nodes, gateways, websocket, MQTT, …).
+    /// (JetStream, leaf nodes, gateways, websocket, MQTT, …).
     Unsupported(String),
 }
 
