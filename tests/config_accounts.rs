@@ -91,6 +91,18 @@ const ROWS: &[Row] = &[
         "{f}:1:12: Error adding mapping for \"a\" : duplicate entry for \"b\""),
     row("account-mapping-duplicate", "accounts {\n  A { mappings { \"a\": [ {dest: \"b\", weight: 20}, {dest: \"b\", weight: 30} ] } }\n}\n",
         "{f}:2:19: Error adding mapping for \"a\" : duplicate entry for \"b\""),
+    row("mapping-unknown-function", "mappings {\n  \"a.*\": [ {destination: \"b.{{nosuch(1)}}\", weight: 50%} ]\n}\n",
+        "{f}:2:4: Error adding mapping for \"a.*\" : invalid mapping destination: unknown function in {{nosuch(1)}}"),
+    row("mapping-star-in-destination", "mappings {\n  \"a.*\": \"b.*\"\n}\n",
+        "{f}:2:4: Error adding mapping for \"a.*\" to \"b.*\" : invalid subject"),
+    row("mapping-index-out-of-range", "mappings {\n  \"a.*\": \"b.{{wildcard(2)}}\"\n}\n",
+        "{f}:2:4: Error adding mapping for \"a.*\" to \"b.{{wildcard(2)}}\" : invalid mapping destination: wildcard index out of range in {{wildcard(2)}}: [2]"),
+    row("mapping-too-few-args", "mappings {\n  \"a.*\": \"b.{{split(1)}}\"\n}\n",
+        "{f}:2:4: Error adding mapping for \"a.*\" to \"b.{{split(1)}}\" : invalid mapping destination: not enough arguments passed to the function in {{split(1)}}"),
+    row("stream-import-function", "accounts {\n  A { exports [ {stream: \"x.>\"} ] }\n  B { imports [ {stream: {account: A, subject: \"x.*\"}, to: \"y.{{partition(2,1)}}\"} ] }\n}\n",
+        "{f}:1:0: Error adding stream import \"x.*\": failed to create mapping transform for stream import subject from \"x.*\" to \"y.{{partition(2,1)}}\": invalid mapping destination: the only mapping function allowed for import transforms is {{Wildcard()}} in {{partition(2,1)}}"),
+    row("service-import-unused-wildcard", "accounts {\n  A { exports [ {service: \"x.*.*\"} ] }\n  B { imports [ {service: {account: A, subject: \"x.*.*\"}, to: \"y.$1\"} ] }\n}\n",
+        "{f}:1:0: Error adding service import \"x.*.*\": failed to create mapping transform for service import subject from \"y.$1\" to \"x.*.*\": invalid mapping destination: not using all of the token wildcard(s) in y.$1"),
     row("unknown-account-field", "accounts {\n  A { frobnicate: 1 }\n}\n", "{f}:2:7: unknown field \"frobnicate\""),
     row("unknown-export-field", "accounts {\n  A { exports [ {stream: \"q\", frobnicate: 1} ] }\n}\n",
         "{f}:2:31: unknown field \"frobnicate\""),
@@ -104,10 +116,16 @@ const ROWS: &[Row] = &[
     row("account-not-map", "accounts {\n  A: 1\n}\n", "{f}:2:3: Expected map entries for accounts"),
     row("jetstream-bogus", "accounts { A { jetstream: bogus } }\n", "Expected 'enabled' or 'disabled' for string value, got 'bogus'"),
     row("system-account-type", "system_account: 5\n", "{f}:1:0: system account name must be a string"),
-    row("single-user-and-accounts", "authorization { user: u, password: p }\naccounts { A { users [ {user: a, password: a} ] } }\n",
-        "{f}:2:16: Can not have a single user/pass and accounts"),
-    row("token-and-accounts", "authorization { token: t }\naccounts { A { users [ {user: a, password: a} ] } }\n",
-        "{f}:2:16: Can not have a token and accounts"),
+    Row {
+        random: true,
+        ..row("single-user-and-accounts", "authorization { user: u, password: p }\naccounts { A { users [ {user: a, password: a} ] } }\n",
+        "{f}:2:16: Can not have a single user/pass and accounts")
+    },
+    Row {
+        random: true,
+        ..row("token-and-accounts", "authorization { token: t }\naccounts { A { users [ {user: a, password: a} ] } }\n",
+        "{f}:2:16: Can not have a token and accounts")
+    },
 ];
 
 /// Files that both servers accept.

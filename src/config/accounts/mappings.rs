@@ -4,8 +4,9 @@
 //! `AddWeightedMappings` that need no transform: duplicate destination,
 //! total weight per cluster set).
 //!
-//! It never compiles a destination (functions, wildcard references): the
-//! transform compiler checks those. It never reads files.
+//! Destinations are compiled once here (`transform::Mapping`) only to report
+//! nats-server's error for a bad one; the routing core compiles its own.
+//! It never reads files.
 
 use super::parse::go_atoi;
 use super::{MapDest, MappingConfig};
@@ -13,6 +14,7 @@ use crate::config::apply::{go_v, map_of, str_of, Report, R};
 use crate::config::auth::is_valid_subject;
 use crate::config::error::Diag;
 use crate::config::value::{Kind, Value};
+use crate::transform::Mapping;
 
 /// `mappings {}` (top level or in an account), in file order.
 pub(in crate::config) fn parse_mappings(v: &Value, rep: &mut Report) -> R<Vec<MappingConfig>> {
@@ -48,6 +50,21 @@ pub(in crate::config) fn parse_mappings(v: &Value, rep: &mut Report) -> R<Vec<Ma
                 &mv.pos,
                 format!("Error adding mapping for {src:?} : {why}"),
             ));
+            continue;
+        }
+        let compiled = Mapping::new(
+            src,
+            dests
+                .iter()
+                .map(|d| (d.subject.as_str(), d.weight, d.cluster.as_deref())),
+        );
+        if let Err(why) = compiled {
+            // A plain string destination names itself in the message.
+            let text = match &mv.kind {
+                Kind::String(d) => format!("Error adding mapping for {src:?} to {d:?} : {why}"),
+                _ => format!("Error adding mapping for {src:?} : {why}"),
+            };
+            rep.errors.push(Diag::invalid(&mv.pos, text));
             continue;
         }
         let mc = MappingConfig {

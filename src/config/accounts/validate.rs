@@ -18,6 +18,7 @@ use super::{AccountConfig, ExportConfig, ExportKind, ImportConfig};
 use crate::config::auth::is_valid_subject;
 use crate::config::error::Diag;
 use crate::config::value::Pos;
+use crate::transform::{tokenize, Transform};
 
 /// nats-server's `MaxAccountCycleSearchDepth`.
 pub const MAX_CYCLE_SEARCH_DEPTH: usize = 1024;
@@ -155,16 +156,16 @@ fn add_stream_import(
     ai: usize,
     ei: usize,
     im: &ImportConfig,
-) -> Result<(), &'static str> {
+) -> Result<(), String> {
     let from = im.subject.as_str();
     let importer = &accounts[ai].name;
     if !authorized(&st.streams[ei], importer, from) {
-        return Err("stream import not authorized");
+        return Err("stream import not authorized".into());
     }
     let to = match im.prefix.as_deref().filter(|p| !p.is_empty()) {
         Some(p) => {
             if !sublist::subject::is_literal(p) {
-                return Err("stream import prefix can not contain wildcard tokens");
+                return Err("stream import prefix can not contain wildcard tokens".into());
             }
             if p.ends_with('.') {
                 format!("{p}{from}")
@@ -178,6 +179,17 @@ fn add_stream_import(
             .filter(|t| !t.is_empty())
             .unwrap_or_else(|| from.to_string()),
     };
+    if let Some(given) = im
+        .to
+        .as_deref()
+        .filter(|t| !t.is_empty() && im.prefix.is_none())
+    {
+        if given != from {
+            Transform::for_import(from, &tokenize(given)).map_err(|e| {
+                format!("failed to create mapping transform for stream import subject from {from:?} to {given:?}: {e}")
+            })?;
+        }
+    }
     let mut visited = vec![ai];
     stream_cycles(st, ei, &to, &mut visited)?;
     let mut visited = vec![ai];
@@ -191,7 +203,7 @@ fn add_stream_import(
         .iter()
         .any(|r| r.acc == ei && r.from == from)
     {
-        return Err("stream import already exists");
+        return Err("stream import already exists".into());
     }
     st.stream_imports[ai].push(Registered {
         acc: ei,
@@ -207,15 +219,20 @@ fn add_service_import(
     ai: usize,
     ei: usize,
     im: &ImportConfig,
-) -> Result<(), &'static str> {
+) -> Result<(), String> {
     // nats-server's naming: `from` is local, `to` is the exporter's subject.
     let to = im.subject.as_str();
     let from = im.to.as_deref().filter(|t| !t.is_empty()).unwrap_or(to);
     if !is_valid_subject(from) || !is_valid_subject(to) {
-        return Err(INVALID_SUBJECT);
+        return Err(INVALID_SUBJECT.into());
     }
     if !authorized(&st.services[ei], &accounts[ai].name, to) {
-        return Err("service import not authorized");
+        return Err("service import not authorized".into());
+    }
+    if from != to {
+        Transform::for_import(&untokenize(to), &tokenize(from)).map_err(|e| {
+            format!("failed to create mapping transform for service import subject from {from:?} to {to:?}: {e}")
+        })?;
     }
     let from_t = if has_wildcard(to) {
         untokenize(from)
@@ -341,34 +358,7 @@ fn is_valid_publish_subject(s: &str) -> bool {
 /// nats-server's `transformUntokenize`: `$N` and `{{wildcard(N)}}` tokens
 /// become `*`.
 fn untokenize(s: &str) -> String {
-    s.split('.')
-        .map(|t| {
-            let b = t.as_bytes();
-            let dollar = b.len() > 1 && b[0] == b'$' && (b'1'..=b'9').contains(&b[1]);
-            if dollar || is_wildcard_fn(t) {
-                "*"
-            } else {
-                t
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
-/// `{{wildcard(N)}}` (any case, spaces allowed), with one non-empty argument.
-fn is_wildcard_fn(t: &str) -> bool {
-    let Some(inner) = t.strip_prefix("{{").and_then(|r| r.strip_suffix("}}")) else {
-        return false;
-    };
-    let inner = inner.trim();
-    let Some(open) = inner.find('(') else {
-        return false;
-    };
-    if !inner[..open].trim().eq_ignore_ascii_case("wildcard") || !inner.ends_with(')') {
-        return false;
-    }
-    let args = inner[open + 1..inner.len() - 1].trim();
-    !args.is_empty() && !args.contains(',')
+    crate::transform::untokenize(s).0
 }
 
 /// nats-server's `subjectIsSubsetMatch`.
