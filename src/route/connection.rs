@@ -609,11 +609,19 @@ impl Protocol for RouteConn {
             }
             Op::Ok => Ok(()),
             Op::Err { text } => {
-                log::error!(
-                    "{} - Route Error {}",
-                    self.core.prefix,
-                    log::clip(text.of(data))
-                );
+                let text = text.of(data);
+                if is_dedicated_route_refusal(text) {
+                    // A 2.10+ peer tried a pinned-account connection: we do
+                    // not pool, so it closes that one and keeps the shared
+                    // route, which carries every account. Nothing is wrong.
+                    log::debug!(
+                        "{} - Route Error {} (the shared route carries the account)",
+                        self.core.prefix,
+                        log::clip(text)
+                    );
+                } else {
+                    log::error!("{} - Route Error {}", self.core.prefix, log::clip(text));
+                }
                 Err(ClosedState::ClientClosed)
             }
             // The route-role parser never yields PUB/SUB/UNSUB.
@@ -630,4 +638,11 @@ impl Protocol for RouteConn {
     fn send_ping(&mut self) {
         self.send(b"PING\r\n");
     }
+}
+
+/// The `-ERR` a 2.10+ server sends on a connection it opened for one pinned
+/// account (`route_account`) when the peer does not pool routes.
+fn is_dedicated_route_refusal(text: &[u8]) -> bool {
+    const REFUSAL: &[u8] = b"Not possible to have a dedicated route for account";
+    text.windows(REFUSAL.len()).any(|w| w == REFUSAL)
 }
