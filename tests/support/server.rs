@@ -116,6 +116,15 @@ impl RealServer {
         self.child.id()
     }
 
+    /// Replaces the configuration file with `config` and sends SIGHUP (the
+    /// server was started with a configuration).
+    pub fn reload(&self, config: &str) {
+        let conf = self.conf.as_ref().expect("started with a configuration");
+        std::fs::write(conf, config).expect("rewrite the configuration");
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).expect("a pid");
+        rustix::process::kill_process(pid, rustix::process::Signal::HUP).expect("SIGHUP");
+    }
+
     async fn launch(
         binary: &Path,
         config: Option<&str>,
