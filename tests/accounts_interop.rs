@@ -232,3 +232,96 @@ async fn accounts_conversation_matches_nats_server() {
         );
     }
 }
+
+const LATENCY: &str = r#"
+accounts {
+  A {
+    users [ {user: a, password: pw} ]
+    exports [ {service: "svc.lat", latency: {sampling: 100%, subject: "lat.results"}} ]
+  }
+  B {
+    users [ {user: b, password: pw} ]
+    imports [ {service: {account: A, subject: "svc.lat"}} ]
+  }
+}
+"#;
+
+/// The same keys with the same JSON types, recursively.
+fn same_shape(a: &serde_json::Value, b: &serde_json::Value, path: &str) -> Result<(), String> {
+    use serde_json::Value::*;
+    match (a, b) {
+        (Object(x), Object(y)) => {
+            let (kx, ky): (Vec<_>, Vec<_>) = (x.keys().collect(), y.keys().collect());
+            if kx != ky {
+                return Err(format!("{path}: keys {kx:?} vs {ky:?}"));
+            }
+            for k in x.keys() {
+                same_shape(&x[k], &y[k], &format!("{path}.{k}"))?;
+            }
+            Ok(())
+        }
+        (Number(_), Number(_)) | (String(_), String(_)) | (Bool(_), Bool(_)) | (Null, Null) => {
+            Ok(())
+        }
+        (Array(_), Array(_)) => Ok(()),
+        _ => Err(format!("{path}: {a} vs {b}")),
+    }
+}
+
+/// A sampled request and its answer; returns the tracked reply subject and
+/// the latency result a subscriber of `lat.results` in A received.
+async fn latency_result(addr: SocketAddr) -> (String, serde_json::Value) {
+    let mut a = login(addr, "a").await;
+    let mut b = login(addr, "b").await;
+    a.send(b"SUB svc.lat 1\r\nSUB lat.results 2\r\n").await;
+    settle(&mut a).await;
+    b.send(b"SUB inbox.1 1\r\nPUB svc.lat inbox.1 2\r\nhi\r\n").await;
+    settle(&mut b).await;
+    let reply = loop {
+        match a.next(support::WAIT).await {
+            Event::Frame(f) if f.starts_with(b"HMSG svc.lat 1 ") => {
+                let line = String::from_utf8_lossy(&f).to_string();
+                break line.split(' ').nth(3).unwrap().to_string();
+            }
+            Event::Frame(f) if f == b"PING\r\n" || f.starts_with(b"INFO ") || f == b"PONG\r\n" => {}
+            other => panic!("expected the request, got {other:?}"),
+        }
+    };
+    a.send(format!("PUB {reply} 2\r\nok\r\n").as_bytes()).await;
+    let result = loop {
+        match a.next(support::WAIT).await {
+            Event::Frame(f) if f.starts_with(b"MSG lat.results 2 ") => {
+                let text = String::from_utf8_lossy(&f).to_string();
+                let body = text.split("\r\n").nth(1).unwrap().to_string();
+                break serde_json::from_str(&body).unwrap();
+            }
+            Event::Frame(f) if f == b"PING\r\n" || f.starts_with(b"INFO ") || f == b"PONG\r\n" => {}
+            other => panic!("expected the latency result, got {other:?}"),
+        }
+    };
+    assert_eq!(b.msgs().await, ["MSG inbox.1 1 2"]);
+    (reply, result)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_nats_server_2_15,
+    ignore = "needs nats-server 2.15.x (/opt/natsvenv/bin or .ci/venv/bin)"
+)]
+async fn service_latency_result_matches_nats_server() {
+    let real_bin = support::real_2_15("service_latency_result_matches_nats_server");
+    let ours = RealServer::start(env!("CARGO_BIN_EXE_nats-server").as_ref(), Some(LATENCY)).await;
+    let real = RealServer::start(&real_bin, Some(LATENCY)).await;
+    let (our_reply, ours_json) = latency_result(ours.addr).await;
+    let (their_reply, theirs_json) = latency_result(real.addr).await;
+    // `_R_.<6>.<6>.<server hash>.T`
+    let shape = |r: &str| r.split('.').map(str::len).collect::<Vec<_>>();
+    assert_eq!(shape(&our_reply), shape(&their_reply), "{our_reply} vs {their_reply}");
+    assert!(our_reply.ends_with(".T"));
+    same_shape(&ours_json, &theirs_json, "").unwrap();
+    assert_eq!(ours_json["type"], "io.nats.server.metric.v1.service_latency");
+    assert_eq!(ours_json["requestor"]["acc"], "B");
+    assert_eq!(ours_json["responder"]["acc"], "A");
+    let n = |k: &str| ours_json[k].as_u64().unwrap();
+    assert!(n("total") >= n("service") + n("system"), "{ours_json}");
+}

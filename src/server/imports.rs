@@ -22,13 +22,15 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant, SystemTime};
 
-use crate::config::{ExportKind, ImportConfig, Options, ResponseType};
+use crate::config::{ExportConfig, ExportKind, ImportConfig, Options, ResponseType};
 use crate::log;
 use crate::outbound::Message;
 use crate::server::account::Account;
 use crate::server::internal::{Internal, Origin};
+use crate::server::latency::{self, sampled, Tracking};
 use crate::server::subscription::Subscription;
 use crate::server::{Server, Wakes};
 use crate::transform::{tokenize, untokenize, Transform};
@@ -100,6 +102,8 @@ struct ServiceImport {
     response_type: ResponseType,
     threshold: Duration,
     share: bool,
+    /// `latency {}` of the export: (sampling percent, results subject).
+    latency: Option<(u8, Box<str>)>,
 }
 
 impl Internal for ServiceImport {
@@ -120,16 +124,29 @@ impl Internal for ServiceImport {
             Some(_) => return 0,
             None => msg.subject,
         };
+        let arrived = Instant::now();
+        let info = request_info(importer, origin, self.share, &server.name);
+        let tracked = self
+            .latency
+            .as_ref()
+            .filter(|(sampling, _)| msg.reply.is_some() && sampled(*sampling));
+        let tracking = tracked.map(|(_, subject)| Tracking {
+            subject: subject.clone(),
+            requestor: info.clone(),
+            requestor_rtt: origin.client.map_or(0, |c| c.rtt_nanos.load(Relaxed)),
+            start: SystemTime::now(),
+            forwarded: arrived,
+            system: 0,
+        });
         let reply = msg.reply.map(|reply| {
             server.track_response(
                 &self.exporter,
                 importer,
                 reply,
-                self.response_type,
-                self.threshold,
+                (self.response_type, self.threshold),
+                tracking,
             )
         });
-        let info = request_info(importer, origin, self.share);
         let payload = with_header(msg, "Nats-Request-Info", &info);
         let forwarded = Message {
             subject,
@@ -139,6 +156,15 @@ impl Internal for ServiceImport {
             shared: None,
         };
         let n = server.publish_in(&self.exporter, &forwarded, origin, wakes);
+        if let Some(reply) = reply.as_deref().filter(|_| tracked.is_some()) {
+            let system = u64::try_from(arrived.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            if let Some(e) = self.exporter.responses.lock().map.get_mut(reply) {
+                if let Some(t) = e.tracking.as_mut() {
+                    t.system = system;
+                    t.forwarded = Instant::now();
+                }
+            }
+        }
         if n == 0 {
             if let Some(reply) = &reply {
                 self.exporter.responses.lock().map.remove(reply.as_str());
@@ -164,7 +190,7 @@ impl Internal for Responses {
             return 0;
         };
         let now = Instant::now();
-        let (importer, reply) = {
+        let (importer, reply, tracking) = {
             let mut table = exporter.responses.lock();
             let Some(entry) = table.map.get_mut(subject) else {
                 return 0;
@@ -173,7 +199,11 @@ impl Internal for Responses {
                 table.map.remove(subject);
                 return 0;
             }
-            let out = (entry.importer.clone(), entry.reply.clone());
+            let out = (
+                entry.importer.clone(),
+                entry.reply.clone(),
+                entry.tracking.take(),
+            );
             match entry.response_type {
                 ResponseType::Singleton => {
                     table.map.remove(subject);
@@ -192,7 +222,20 @@ impl Internal for Responses {
             routed: false,
             ..origin
         };
-        server.publish_in(&importer, &msg, origin, wakes)
+        let n = server.publish_in(&importer, &msg, origin, wakes);
+        if let Some(t) = tracking {
+            let responder = origin.client.map(|c| (&**c, &*exporter.name));
+            let result = latency::result(&t, responder, &server.name);
+            let event = Message {
+                subject: t.subject.as_bytes(),
+                reply: None,
+                header_len: None,
+                payload: result.as_bytes(),
+                shared: None,
+            };
+            server.publish_in(exporter, &event, origin, wakes);
+        }
+        n
     }
 }
 
@@ -204,6 +247,8 @@ pub(crate) struct ResponseEntry {
     response_type: ResponseType,
     threshold: Duration,
     expires: Instant,
+    /// Set for a request sampled for latency, until its first response.
+    tracking: Option<Box<Tracking>>,
 }
 
 /// An exporting account's pending responses, by the `_R_` reply subject.
@@ -230,8 +275,8 @@ impl Server {
         exporter: &Arc<Account>,
         importer: &Arc<Account>,
         reply: &[u8],
-        response_type: ResponseType,
-        threshold: Duration,
+        (response_type, threshold): (ResponseType, Duration),
+        tracking: Option<Tracking>,
     ) -> String {
         let now = Instant::now();
         let mut table = exporter.responses.lock();
@@ -243,8 +288,12 @@ impl Server {
             table.map.retain(|_, e| e.expires > now);
             table.sweep_at = table.map.len() * 2;
         }
+        let suffix = match &tracking {
+            Some(_) => format!(".{}.T", latency::server_hash(&self.name)),
+            None => String::new(),
+        };
         let key = loop {
-            let key = format!("_R_.{}.{}", exporter.reply_prefix, base62(6));
+            let key = format!("_R_.{}.{}{suffix}", exporter.reply_prefix, base62(6));
             if !table.map.contains_key(key.as_str()) {
                 break key;
             }
@@ -257,6 +306,7 @@ impl Server {
                 response_type,
                 threshold,
                 expires: now + threshold,
+                tracking: tracking.map(Box::new),
             },
         );
         key
@@ -325,11 +375,14 @@ impl Server {
                 let handler = ServiceImport {
                     exporter: exporter.clone(),
                     to_export,
-                    response_type: export.map(|e| e.0).unwrap_or_default(),
+                    response_type: export.map(|e| e.response_type).unwrap_or_default(),
                     threshold: export
-                        .map(|e| e.1)
+                        .map(|e| e.response_threshold)
                         .unwrap_or(crate::config::DEFAULT_RESPONSE_THRESHOLD),
                     share: import.share,
+                    latency: export
+                        .and_then(|e| e.latency.as_ref())
+                        .map(|l| (l.sampling, l.subject.as_str().into())),
                 };
                 self.subscribe_internal(importer, &untokenize(&local).0, Arc::new(handler))
             }
@@ -339,46 +392,28 @@ impl Server {
     }
 }
 
-/// The response type and threshold of the service export that `subject`
-/// imports from `account`.
-fn find_export(opts: &Options, account: &str, subject: &str) -> Option<(ResponseType, Duration)> {
+/// The service export that `subject` imports from `account`: the exact
+/// subject first, else a wildcard export it falls under.
+fn find_export<'o>(opts: &'o Options, account: &str, subject: &str) -> Option<&'o ExportConfig> {
     let acc = opts.accounts.iter().find(|a| a.name == account)?;
-    let exports = acc.exports.iter().filter(|e| e.kind == ExportKind::Service);
-    let mut best = None;
-    for e in exports {
-        if e.subject == subject {
-            return Some((e.response_type, e.response_threshold));
-        }
-        if sublist::subject::pattern_matches(&e.subject, subject) {
-            best = Some((e.response_type, e.response_threshold));
-        }
-    }
-    best
+    let mut exports = acc
+        .exports
+        .iter()
+        .filter(|e| e.kind == ExportKind::Service);
+    let exact = exports.clone().find(|e| e.subject == subject);
+    exact.or_else(|| exports.find(|e| sublist::subject::pattern_matches(&e.subject, subject)))
 }
 
 /// The `Nats-Request-Info` header value: the requesting account and its
 /// round-trip time, or the requester's full client info with `share`.
-fn request_info(importer: &Account, origin: Origin<'_>, share: bool) -> String {
-    let rtt = origin.client.map_or(0, |c| {
-        c.rtt_nanos.load(std::sync::atomic::Ordering::Relaxed)
-    });
-    let acc = serde_json::to_string(&*importer.name).unwrap_or_default();
+fn request_info(importer: &Account, origin: Origin<'_>, share: bool, server: &str) -> String {
     match (share, origin.client) {
-        (true, Some(c)) => {
-            let meta = c.meta.lock().clone();
-            let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
-            format!(
-                "{{\"start\":{},\"host\":{},\"id\":{},\"acc\":{acc},\"user\":{},\"name\":{},\"lang\":{},\"ver\":{},\"rtt\":{rtt},\"kind\":\"Client\",\"client_type\":\"nats\"}}",
-                q(&rfc3339(c.start)),
-                q(&c.addr.ip().to_string()),
-                c.cid,
-                q(&meta.user),
-                q(&meta.name),
-                q(&meta.lang),
-                q(&meta.version),
-            )
+        (true, Some(c)) => latency::client_info(c, &importer.name, Some(server)),
+        _ => {
+            let rtt = origin.client.map_or(0, |c| c.rtt_nanos.load(Relaxed));
+            let acc = serde_json::to_string(&*importer.name).unwrap_or_default();
+            format!("{{\"acc\":{acc},\"rtt\":{rtt}}}")
         }
-        _ => format!("{{\"acc\":{acc},\"rtt\":{rtt}}}"),
     }
 }
 
@@ -406,12 +441,6 @@ fn with_header(msg: &Message<'_>, name: &str, value: &str) -> (Vec<u8>, usize) {
             (out, hlen)
         }
     }
-}
-
-/// Go's RFC 3339 form of a time, in UTC.
-fn rfc3339(t: std::time::SystemTime) -> String {
-    let t: chrono::DateTime<chrono::Utc> = t.into();
-    t.format("%Y-%m-%dT%H:%M:%S%.fZ").to_string()
 }
 
 /// `n` random base62 characters (reply subjects of service imports).

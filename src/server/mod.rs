@@ -18,6 +18,7 @@ pub mod close;
 pub mod deliver;
 pub mod imports;
 pub mod internal;
+pub mod latency;
 pub mod registry;
 pub mod routes;
 pub mod shared;
