@@ -17,9 +17,14 @@
 //! descending; ties are broken by ascending `cid` so that pages never
 //! overlap (Go's sort is unstable).
 //!
-//! **Differs from nats-server:** `acc` other than `$G` gives an empty list
-//! with `server_id` set (Go: `server_id` empty and `connections: null`), and
-//! `acc=$G` keeps closed connections (Go drops them all); tokens are shown as
+//! Accounts as nats-server 2.15 shows them: `acc=A` keeps A's connections
+//! (`total` counts only those); an unknown account answers `server_id: ""`
+//! and `connections: null`; closed `$G` connections are never selected by
+//! `acc=$G` (Go records no account for them). `auth=1` adds
+//! `authorized_user`, `account` (not for `$G`) and `name_tag` (the account's
+//! name; for closed connections not for `$G`).
+//!
+//! **Differs from nats-server:** tokens are shown as
 //! `authorized_user: "[REDACTED]"` like Go main; subscription lists are
 //! ordered by sid (Go: map order); `tls_*` fields are a hook for TLS.
 //!
@@ -37,6 +42,7 @@ use serde::Serialize;
 
 use super::subsz::{sorted_details, SubDetail};
 use super::{format, json_or_400, page_bounds, page_range, text, BadRequest, Monitor, Query};
+use crate::config::GLOBAL_ACCOUNT;
 use crate::server::close::ClosedState;
 use crate::server::subscription::SubSnapshot;
 use crate::server::ClosedClient;
@@ -50,7 +56,8 @@ pub struct Connz {
     total: usize,
     offset: usize,
     limit: usize,
-    connections: Vec<ConnInfo>,
+    /// `null` for an unknown `acc` (Go's quirk).
+    connections: Option<Vec<ConnInfo>>,
 }
 
 /// One connection, nats-server's `ConnInfo` for a client.
@@ -90,13 +97,16 @@ pub struct ConnInfo {
     tls_cipher_suite: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     authorized_user: String,
-    /// Only for accounts other than the global one (none yet).
+    /// With `auth`, for accounts other than the global one.
     #[serde(skip_serializing_if = "String::is_empty")]
     account: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     subscriptions_list: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     subscriptions_list_detail: Option<Vec<SubDetail>>,
+    /// With `auth`: the account's name tag (its name).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    name_tag: String,
 }
 
 /// A sort key of `?sort=`.
@@ -245,6 +255,8 @@ pub(super) struct Row {
     pub(super) lang: String,
     pub(super) version: String,
     pub(super) user: String,
+    /// The account the connection is (or was) bound to.
+    pub(super) account: Arc<str>,
     pub(super) source: Source,
 }
 
@@ -271,6 +283,7 @@ impl Row {
             lang: meta.lang.to_string(),
             version: meta.version.to_string(),
             user: meta.user.to_string(),
+            account: meta.account.clone(),
             source: Source::Open(c),
         }
     }
@@ -294,6 +307,7 @@ impl Row {
             lang: c.lang.clone(),
             version: c.version.clone(),
             user: c.user.clone(),
+            account: c.account.clone(),
             source: Source::Closed(c.clone()),
         }
     }
@@ -357,30 +371,39 @@ pub(super) fn connz(m: &Monitor, o: &ConnzOptions) -> Result<Connz, BadRequest> 
         total: 0,
         offset,
         limit,
-        connections: Vec::new(),
+        connections: None,
     };
-    if !o.acc.is_empty() && o.acc != "$G" {
+    if !o.acc.is_empty() && server.accounts.get(&o.acc).is_none() {
+        // nats-server answers an unknown account before filling its id.
+        doc.server_id = String::new();
         return Ok(doc);
     }
 
     let want_open = o.state != ConnState::Closed;
     let want_closed = o.state != ConnState::Open;
-    let open = if want_open {
+    let all_open = if want_open {
         server.clients()
     } else {
         Vec::new()
     };
-    let closed = if want_closed {
+    let mut closed = if want_closed {
         server.closed_clients()
     } else {
         Vec::new()
     };
-    // As in nats-server, `total` counts the state's whole set, before the
-    // cid and user filters.
+    let mut open = all_open.clone();
+    if !o.acc.is_empty() {
+        open.retain(|c| *c.meta.lock().account == *o.acc);
+        // Go records no account for closed `$G` connections.
+        closed.retain(|c| *c.account == *o.acc && o.acc != GLOBAL_ACCOUNT);
+    }
+    // As in nats-server, `total` counts the state's whole set (of the
+    // account), before the cid and user filters.
     doc.total = open.len() + closed.len();
 
     let mut rows: Vec<Row> = if o.cid > 0 {
-        let found_open = open.into_iter().find(|c| c.cid == o.cid).map(Row::open);
+        // Go looks an open cid up among all clients, whatever `acc` says.
+        let found_open = all_open.into_iter().find(|c| c.cid == o.cid).map(Row::open);
         let found =
             found_open.or_else(|| closed.into_iter().find(|c| c.cid == o.cid).map(Row::closed));
         found.into_iter().collect()
@@ -404,8 +427,9 @@ pub(super) fn connz(m: &Monitor, o: &ConnzOptions) -> Result<Connz, BadRequest> 
 
     rows.sort_by(|a, b| compare(sort, now, a, b));
     let page = page_range(rows.len(), offset, limit);
-    doc.connections = rows.drain(page).map(|row| render(row, now, o)).collect();
-    doc.num_connections = doc.connections.len();
+    let connections: Vec<ConnInfo> = rows.drain(page).map(|row| render(row, now, o)).collect();
+    doc.num_connections = connections.len();
+    doc.connections = Some(connections);
     Ok(doc)
 }
 
@@ -432,6 +456,16 @@ fn render(row: Row, now: u64, o: &ConnzOptions) -> ConnInfo {
     } else {
         (None, None)
     };
+    let global = *row.account == *GLOBAL_ACCOUNT;
+    let closed = row.stop.is_some();
+    let (account, name_tag) = if o.auth {
+        (
+            if global { "" } else { &*row.account }.to_string(),
+            if global && closed { "" } else { &*row.account }.to_string(),
+        )
+    } else {
+        (String::new(), String::new())
+    };
     ConnInfo {
         cid: row.cid,
         kind: "Client",
@@ -457,9 +491,10 @@ fn render(row: Row, now: u64, o: &ConnzOptions) -> ConnInfo {
         tls_version: String::new(),
         tls_cipher_suite: String::new(),
         authorized_user: if o.auth { row.user } else { String::new() },
-        account: String::new(),
+        account,
         subscriptions_list,
         subscriptions_list_detail,
+        name_tag,
     }
 }
 

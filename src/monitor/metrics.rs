@@ -23,6 +23,14 @@
 //! | `nats_http_requests_total{path}` | counter | `http_req_stats` |
 //! | `nats_route_*{rid,remote_id,remote_name}` | per route | `/routez` |
 //! | `nats_connection_*{cid,name}` | per connection | `/connz`, top N |
+//! | `nats_account_{connections,subscriptions}{account}` | gauge | `/accstatz?unused=1` |
+//! | `nats_account_{in,out}_{msgs,bytes}_total{account}` | counter | `received`, `sent` |
+//! | `nats_account_slow_consumers_total{account}` | counter | `slow_consumers` |
+//!
+//! Every account has its series (accounts come from the configuration, so
+//! their number is bounded): `in` is what the account's connections
+//! published, `out` what was delivered to them, closed connections
+//! included (see `accountz.rs`).
 //!
 //! Per-connection series are limited to the top N connections (`?top=N`,
 //! default [`DEFAULT_TOP`], at most [`MAX_TOP`]) ranked by pending bytes,
@@ -47,6 +55,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
+use super::accountz::{accstatz, AccountStat};
 use super::connz::Row;
 use super::{format, procstat, text, Monitor, Query};
 use crate::config::VERSION;
@@ -84,6 +93,7 @@ struct Snapshot {
     sublist: sublist::Stats,
     http: Vec<(String, u64)>,
     conns: Vec<Row>,
+    accounts: Vec<AccountStat>,
 }
 
 pub(super) fn handle(m: &Monitor, q: &Query, headers: &HeaderMap) -> Response {
@@ -160,6 +170,7 @@ fn snapshot(m: &Monitor, top: usize) -> Snapshot {
         sublist: s.accounts.stats(),
         http: m.request_stats().into_iter().collect(),
         conns,
+        accounts: accstatz(s, &[], true).account_statz,
     }
 }
 
@@ -489,6 +500,55 @@ impl Collector for Snapshot {
             "nats_connection_rtt_seconds",
             "Last PING round-trip time to the client (top connections).",
             conns.iter().map(|r| (conn_labels(r), r.rtt as f64 / 1e9)),
+        )?;
+
+        let accounts = &self.accounts;
+        let per_account = |f: fn(&AccountStat) -> u64| {
+            accounts
+                .iter()
+                .map(move |a| (vec![("account", a.acc.clone())], f(a)))
+        };
+        gauge_family(
+            e,
+            "nats_account_connections",
+            "Client connections bound to the account now.",
+            per_account(|a| a.conns),
+        )?;
+        gauge_family(
+            e,
+            "nats_account_subscriptions",
+            "Subscriptions in the account's sublist.",
+            per_account(|a| a.num_subscriptions),
+        )?;
+        counter_family(
+            e,
+            "nats_account_in_msgs",
+            "Messages published by the account's client connections.",
+            per_account(|a| a.received.msgs),
+        )?;
+        counter_family(
+            e,
+            "nats_account_out_msgs",
+            "Messages delivered to the account's client connections.",
+            per_account(|a| a.sent.msgs),
+        )?;
+        counter_family(
+            e,
+            "nats_account_in_bytes",
+            "Payload bytes published by the account's client connections.",
+            per_account(|a| a.received.bytes),
+        )?;
+        counter_family(
+            e,
+            "nats_account_out_bytes",
+            "Payload bytes delivered to the account's client connections.",
+            per_account(|a| a.sent.bytes),
+        )?;
+        counter_family(
+            e,
+            "nats_account_slow_consumers",
+            "Client connections of the account cut as slow consumers.",
+            per_account(|a| a.slow_consumers),
         )?;
         Ok(())
     }

@@ -23,6 +23,8 @@
 //! `-ms`) is refused with an error until TLS exists (see
 //! [`start_configured`]).
 
+/// Also what the system account's `$SYS.REQ.ACCOUNT.*` services will answer.
+pub(crate) mod accountz;
 mod connz;
 mod format;
 mod healthz;
@@ -261,8 +263,8 @@ async fn dispatch(
         Endpoint::Routez => routez::handle(&m, &query),
         Endpoint::Subsz => subsz::handle(&m, &query),
         Endpoint::Healthz => healthz::handle(&m, &query),
-        Endpoint::Accountz => stubs::accountz(&m, &query),
-        Endpoint::Accstatz => stubs::accstatz(&m, &query),
+        Endpoint::Accountz => accountz::handle_accountz(&m, &query),
+        Endpoint::Accstatz => accountz::handle_accstatz(&m, &query),
         Endpoint::Gatewayz => stubs::gatewayz(&m, &query),
         Endpoint::Leafz => stubs::leafz(&m, &query),
         Endpoint::Jsz => stubs::jsz(&m, &query),

@@ -30,6 +30,9 @@ use crate::server::subscription::SubSnapshot;
 pub struct SubDetail {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub account: String,
+    /// The account's name tag: its name (no JWT accounts here).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub account_tag: String,
     pub subject: String,
     #[serde(rename = "qgroup", skip_serializing_if = "String::is_empty")]
     pub queue: String,
@@ -46,12 +49,14 @@ fn is_zero(v: &u64) -> bool {
 
 impl SubDetail {
     pub fn new(s: &SubSnapshot, with_account: bool) -> SubDetail {
+        let account = if with_account {
+            s.account.to_string()
+        } else {
+            String::new()
+        };
         SubDetail {
-            account: if with_account {
-                s.account.to_string()
-            } else {
-                String::new()
-            },
+            account_tag: account.clone(),
+            account,
             subject: s.subject.to_string(),
             queue: s.queue.as_deref().unwrap_or("").to_string(),
             sid: String::from_utf8_lossy(&s.sid).into_owned(),

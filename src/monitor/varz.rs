@@ -21,8 +21,8 @@
 //! float seconds, `http_port` as configured (`-1` for a random port, as Go
 //! shows it). No password, token or user name ever appears here.
 //!
-//! **Differs from nats-server:** no `system_account` (there is no `$SYS`
-//! account, so `subscriptions` lacks Go's ~50 internal ones); `go` is the
+//! **Differs from nats-server:** the system account serves nothing yet, so
+//! `subscriptions` lacks Go's ~50 internal ones; `go` is the
 //! Rust toolchain; `config_load_time` is the start time (no reload yet);
 //! `connect_urls` is empty until routes gossip client URLs; `gomaxprocs` is
 //! the number of tokio worker threads; 2.11+ fields (`in_client_msgs`,
@@ -102,6 +102,9 @@ pub struct Varz {
     subscriptions: usize,
     http_req_stats: BTreeMap<String, u64>,
     config_load_time: String,
+    /// `$SYS`, the configured `system_account`, or absent with `no_sys_acc`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system_account: Option<String>,
     slow_consumer_stats: SlowConsumerStats,
 }
 
@@ -235,6 +238,7 @@ pub(super) fn build(m: &Monitor) -> Varz {
         subscriptions: s.accounts.subscriptions(),
         http_req_stats: m.request_stats(),
         config_load_time: format::time(s.started),
+        system_account: s.accounts.system_name().map(|n| n.to_string()),
         slow_consumer_stats: SlowConsumerStats {
             // Route slow consumers get their own counter with routes.
             clients: slow,

@@ -32,10 +32,12 @@ pub struct Account {
     pub conns: AtomicI64,
     /// Client connections ever bound to this account.
     pub total_conns: AtomicU64,
-    pub in_msgs: AtomicU64,
-    pub in_bytes: AtomicU64,
-    pub out_msgs: AtomicU64,
-    pub out_bytes: AtomicU64,
+    /// What connections that were bound to this account and have closed
+    /// published and were delivered, added once at unregister: live
+    /// connections are summed at query time (`/accstatz`, `/metrics`), so
+    /// nothing per account is counted on the per-message path.
+    pub closed: ClosedTotals,
+    /// Client connections of this account cut as slow consumers.
     pub slow_consumers: AtomicU64,
     /// When the account was created or last changed by a reload.
     pub updated: parking_lot::Mutex<SystemTime>,
@@ -72,10 +74,7 @@ impl Account {
             limits: parking_lot::RwLock::new(AccountLimits::default()),
             conns: AtomicI64::new(0),
             total_conns: AtomicU64::new(0),
-            in_msgs: AtomicU64::new(0),
-            in_bytes: AtomicU64::new(0),
-            out_msgs: AtomicU64::new(0),
-            out_bytes: AtomicU64::new(0),
+            closed: ClosedTotals::default(),
             slow_consumers: AtomicU64::new(0),
             updated: parking_lot::Mutex::new(SystemTime::now()),
             internal: std::sync::OnceLock::new(),
@@ -130,10 +129,52 @@ impl Account {
         self.has_mappings.store(mappings.is_some(), Relaxed);
         *self.mappings.write() = mappings;
     }
+}
 
-    pub fn add_in(&self, msgs: u64, bytes: u64) {
-        self.in_msgs.fetch_add(msgs, Relaxed);
-        self.in_bytes.fetch_add(bytes, Relaxed);
+/// Message and byte totals of an account's closed connections.
+#[derive(Default)]
+pub struct ClosedTotals {
+    pub in_msgs: AtomicU64,
+    pub in_bytes: AtomicU64,
+    pub out_msgs: AtomicU64,
+    pub out_bytes: AtomicU64,
+}
+
+/// Messages and bytes in (published by the account's connections) and out
+/// (delivered to them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    pub in_msgs: u64,
+    pub in_bytes: u64,
+    pub out_msgs: u64,
+    pub out_bytes: u64,
+}
+
+impl std::ops::AddAssign for Traffic {
+    fn add_assign(&mut self, o: Traffic) {
+        self.in_msgs += o.in_msgs;
+        self.in_bytes += o.in_bytes;
+        self.out_msgs += o.out_msgs;
+        self.out_bytes += o.out_bytes;
+    }
+}
+
+impl ClosedTotals {
+    /// Adds a closing connection's figures.
+    pub fn add(&self, t: Traffic) {
+        self.in_msgs.fetch_add(t.in_msgs, Relaxed);
+        self.in_bytes.fetch_add(t.in_bytes, Relaxed);
+        self.out_msgs.fetch_add(t.out_msgs, Relaxed);
+        self.out_bytes.fetch_add(t.out_bytes, Relaxed);
+    }
+
+    pub fn get(&self) -> Traffic {
+        Traffic {
+            in_msgs: self.in_msgs.load(Relaxed),
+            in_bytes: self.in_bytes.load(Relaxed),
+            out_msgs: self.out_msgs.load(Relaxed),
+            out_bytes: self.out_bytes.load(Relaxed),
+        }
     }
 }
 

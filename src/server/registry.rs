@@ -12,6 +12,7 @@ use std::time::SystemTime;
 
 use crate::log::ConnKind;
 use crate::outbound::OutStats;
+use crate::server::account::Traffic;
 use crate::server::close::ClosedState;
 use crate::server::subscription::{SubRef, SubSnapshot, Subscription};
 use crate::server::{ClosedClient, ConnShared, Server, SLOW_NAMES_MAX};
@@ -40,6 +41,19 @@ impl Server {
         if self.clients.lock().remove(&client.cid).is_none() {
             return;
         }
+        let out = client.out.stats();
+        let in_msgs = client.in_msgs.load(Relaxed);
+        let in_bytes = client.in_bytes.load(Relaxed);
+        if let Some(account) = client.account() {
+            // The account's figures for closed connections; live ones are
+            // summed when asked for (`/accstatz`, `/metrics`).
+            account.closed.add(Traffic {
+                in_msgs,
+                in_bytes,
+                out_msgs: out.out_msgs,
+                out_bytes: out.out_bytes,
+            });
+        }
         client.release_account();
         let meta = client.meta.lock().clone();
         let subs: Vec<SubSnapshot> = client.subs.lock().values().map(|s| s.snapshot()).collect();
@@ -55,11 +69,11 @@ impl Server {
             version: meta.version.to_string(),
             user: meta.user.to_string(),
             account: meta.account.clone(),
-            in_msgs: client.in_msgs.load(Relaxed),
-            in_bytes: client.in_bytes.load(Relaxed),
+            in_msgs,
+            in_bytes,
             out: OutStats {
                 pending: client.pending_at_close(),
-                ..client.out.stats()
+                ..out
             },
             rtt_nanos: client.rtt_nanos.load(Relaxed),
             subs,
@@ -92,6 +106,9 @@ impl Server {
     /// name for `/metrics`; names past [`SLOW_NAMES_MAX`] count under `""`).
     pub fn record_slow_consumer(&self, client: &ConnShared) {
         self.stats.slow_consumers.fetch_add(1, Relaxed);
+        if let Some(account) = client.account() {
+            account.slow_consumers.fetch_add(1, Relaxed);
+        }
         let name = client.meta.lock().name.to_string();
         let mut by_name = self.slow_by_name.lock();
         let key = if by_name.contains_key(&name) || by_name.len() < SLOW_NAMES_MAX {
