@@ -6,7 +6,8 @@
 //!   process (client, monitor and cluster ports, an optional config file);
 //! - `raw`: raw protocol clients (frame by frame, and line by line);
 //! - `http`: the HTTP getter for the monitoring endpoints; `monitor`: the
-//!   monitoring tests' helpers;
+//!   monitoring tests' helpers; `shape`: JSON shape comparison for the
+//!   differential monitoring tests;
 //! - `ports`: free ports; `wait`: the timeout policy (`QUIET`, `WAIT`,
 //!   `SETTLE`, `SLOW`) and the bounded pollers (`eventually`, `until`);
 //! - `tools`: where the reference tools are and whether they are here;
@@ -46,6 +47,7 @@ pub mod pki;
 pub mod ports;
 pub mod raw;
 pub mod server;
+pub mod shape;
 pub mod skip;
 pub mod tools;
 pub mod tree;
