@@ -539,3 +539,23 @@ async fn no_system_account_means_no_system_account_field() {
         serde_json::json!([{"subject": "top.y", "weight": 100}])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_consumers_are_counted_in_their_account() {
+    // No users: clients land in `$G`. A small max_pending cuts it soon.
+    let (running, mon) = ours(|o| {
+        o.accounts = vec![account("A", &[])];
+        o.max_pending = 128 * 1024;
+    })
+    .await;
+    make_slow_consumer(running.addr, mon, "slowpoke", "flood").await;
+    let statz = get_json(mon, "/accstatz?unused=1").await;
+    assert_eq!(stat(&statz, "$G")["slow_consumers"], 1);
+    assert_eq!(stat(&statz, "A")["slow_consumers"], 0);
+    let text = get(mon, "/metrics").await.text();
+    assert!(
+        text.lines()
+            .any(|l| l == "nats_account_slow_consumers_total{account=\"$G\"} 1"),
+        "{text}"
+    );
+}
