@@ -21,8 +21,8 @@
 //! already did).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::{ExportConfig, ExportKind, ImportConfig, Options, ResponseType};
@@ -396,10 +396,7 @@ impl Server {
 /// subject first, else a wildcard export it falls under.
 fn find_export<'o>(opts: &'o Options, account: &str, subject: &str) -> Option<&'o ExportConfig> {
     let acc = opts.accounts.iter().find(|a| a.name == account)?;
-    let mut exports = acc
-        .exports
-        .iter()
-        .filter(|e| e.kind == ExportKind::Service);
+    let mut exports = acc.exports.iter().filter(|e| e.kind == ExportKind::Service);
     let exact = exports.clone().find(|e| e.subject == subject);
     exact.or_else(|| exports.find(|e| sublist::subject::pattern_matches(&e.subject, subject)))
 }
