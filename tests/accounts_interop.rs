@@ -328,3 +328,48 @@ async fn service_latency_result_matches_nats_server() {
     let n = |k: &str| ours_json[k].as_u64().unwrap();
     assert!(n("total") >= n("service") + n("system"), "{ours_json}");
 }
+
+const LIMITS: &str = r#"
+accounts {
+  A {
+    users [ {user: a, password: pw} ]
+    limits { max_payload: 10, max_subscriptions: 2, max_connections: 2 }
+  }
+}
+"#;
+
+/// Account limits: subscriptions, connections, payload (the last closes).
+async fn limits_conversation(addr: SocketAddr) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut a = login(addr, "a").await;
+    a.send(b"SUB s1 1\r\nSUB s2 2\r\nSUB s3 3\r\n").await;
+    out.extend(settle(&mut a).await);
+    let mut second = login(addr, "a").await;
+    out.extend(settle(&mut second).await);
+    let mut third = login(addr, "a").await;
+    out.extend(settle(&mut third).await);
+    a.send(b"PUB s1 11\r\n01234567890\r\n").await;
+    out.extend(settle(&mut a).await);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_nats_server_2_15,
+    ignore = "needs nats-server 2.15.x (/opt/natsvenv/bin or .ci/venv/bin)"
+)]
+async fn account_limits_match_nats_server() {
+    let real_bin = support::real_2_15("account_limits_match_nats_server");
+    let ours = RealServer::start(env!("CARGO_BIN_EXE_nats-server").as_ref(), Some(LIMITS)).await;
+    let real = RealServer::start(&real_bin, Some(LIMITS)).await;
+    let got = limits_conversation(ours.addr).await;
+    let want = limits_conversation(real.addr).await;
+    assert_eq!(got, want);
+    for expected in [
+        "-ERR 'maximum subscriptions exceeded'|",
+        "-ERR 'maximum account active connections exceeded'|",
+        "-ERR 'Maximum Payload Violation'|",
+    ] {
+        assert!(got.iter().any(|f| f == expected), "{expected}: {got:?}");
+    }
+}

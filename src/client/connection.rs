@@ -129,6 +129,28 @@ impl Conn {
         self.max_subs = opts.max_subscriptions;
         self.core.pings.interval = opts.ping_interval;
         self.core.pings.max = opts.ping_max;
+        self.apply_account_limits();
+    }
+
+    /// The account's `max_payload` and `max_subscriptions`, where tighter
+    /// than the server's (nats-server's `applyAccountLimits`).
+    fn apply_account_limits(&mut self) {
+        let limits = *self.account.limits.read();
+        let opts = self.core.server.options();
+        if limits.max_payload >= 0 {
+            let max = (limits.max_payload as u64).min(u64::from(opts.max_payload));
+            self.core.parser.set_limits(Limits {
+                max_control_line: opts.max_control_line as usize,
+                max_payload: max as usize,
+            });
+        }
+        if limits.max_subscriptions >= 0 {
+            let max = limits.max_subscriptions as usize;
+            self.max_subs = match self.max_subs {
+                0 => max,
+                m => m.min(max),
+            };
+        }
     }
 
     /// `+OK` in verbose mode. Before any CONNECT the defaults apply, so a
@@ -276,6 +298,7 @@ impl Conn {
             self.last_match = LastMatch::default();
         }
         self.account = account;
+        self.apply_account_limits();
         Ok(())
     }
 
