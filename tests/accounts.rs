@@ -54,7 +54,10 @@ fn mapping(source: &str, dests: &[(&str, u8)]) -> MappingConfig {
 /// A exports a stream and services, B imports them, C has nothing.
 fn two_tenants() -> Options {
     let mut a = account("A", &["a"]);
+    // The exporter's mapping applies to what its service import delivers.
+    a.mappings = vec![mapping("svc.old", &[("svc.echo", 100)])];
     a.exports = vec![
+        export(ExportKind::Service, "svc.old"),
         export(ExportKind::Stream, "news.>"),
         export(ExportKind::Stream, "ev.*.*"),
         export(ExportKind::Service, "svc.echo"),
@@ -78,6 +81,10 @@ fn two_tenants() -> Options {
             ..import(ExportKind::Service, "A", "svc.echo")
         },
         import(ExportKind::Service, "A", "svc.stream"),
+        ImportConfig {
+            to: Some("old".into()),
+            ..import(ExportKind::Service, "A", "svc.old")
+        },
     ];
     Options {
         accounts: vec![a, b, account("C", &["c"])],
@@ -159,6 +166,9 @@ async fn service_import_maps_the_reply_and_answers_once() {
         "{text}"
     );
     assert!(text.ends_with("\r\n\r\nhello\r\n"), "{text}");
+    // Through the import of svc.old, which A maps to svc.echo.
+    b.send(b"PUB old inbox.r0 1\r\nx\r\n").await;
+    frame_starting(&mut a, b"HMSG svc.echo 1 _R_.").await;
     // The responder answers twice: a singleton service passes one.
     a.send(format!("PUB {reply} 2\r\nok\r\nPUB {reply} 3\r\nbad\r\n").as_bytes())
         .await;
@@ -338,4 +348,83 @@ async fn accounts_stay_apart_across_a_route_and_imports_cross_it() {
     assert!(f.ends_with(b"ok\r\n"));
     a.stop().await;
     b.stop().await;
+}
+
+/// async-nats clients, each user in its own account: isolation, a stream
+/// import, a request through a service import, no responders elsewhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_nats_clients_in_their_accounts() {
+    use futures::StreamExt;
+    let s = support::start(two_tenants()).await;
+    let url = format!("nats://{}", s.addr);
+    let connect = |user: &'static str| {
+        let url = url.clone();
+        async move {
+            async_nats::ConnectOptions::with_user_and_password(user.into(), "pw".into())
+                .connect(url)
+                .await
+                .unwrap()
+        }
+    };
+    let (a, b, c) = (connect("a").await, connect("b").await, connect("c").await);
+    let mut responder = a.subscribe("svc.echo").await.unwrap();
+    let a2 = a.clone();
+    tokio::spawn(async move {
+        while let Some(m) = responder.next().await {
+            if let Some(reply) = m.reply {
+                a2.publish(reply, m.payload).await.unwrap();
+            }
+        }
+    });
+    let mut c_foo = c.subscribe("foo").await.unwrap();
+    let mut b_news = b.subscribe("fromA.news.>").await.unwrap();
+    a.flush().await.unwrap();
+    b.flush().await.unwrap();
+    c.flush().await.unwrap();
+    a.publish("foo", "a".into()).await.unwrap();
+    a.publish("news.x", "n".into()).await.unwrap();
+    c.publish("foo", "c".into()).await.unwrap();
+    a.flush().await.unwrap();
+    c.flush().await.unwrap();
+    let m = support::timeout("C's foo", support::WAIT, c_foo.next())
+        .await
+        .unwrap();
+    assert_eq!(&m.payload[..], b"c", "C must get only its own foo");
+    let m = support::timeout("B's import", support::WAIT, b_news.next())
+        .await
+        .unwrap();
+    assert_eq!(m.subject.as_str(), "fromA.news.x");
+    let reply = support::timeout("the echo", support::WAIT, b.request("echo", "ping".into()))
+        .await
+        .unwrap();
+    assert_eq!(&reply.payload[..], b"ping");
+    let err = support::timeout("C's request", support::WAIT, c.request("echo", "x".into())).await;
+    assert!(err.is_err(), "C has no echo service");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(missing_nats_py, ignore = "needs a Python with nats-py")]
+async fn nats_py_clients_in_their_accounts() {
+    let py = support::nats_py("nats_py_clients_in_their_accounts");
+    let s = support::start(two_tenants()).await;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/accounts_clients.py");
+    let url = format!("nats://{}", s.addr);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(py)
+            .arg(script)
+            .arg(url)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "nats-py: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s.stop().await;
 }

@@ -33,7 +33,7 @@ use crate::server::internal::{Internal, Origin};
 use crate::server::latency::{self, sampled, Tracking};
 use crate::server::subscription::Subscription;
 use crate::server::{Server, Wakes};
-use crate::transform::{tokenize, untokenize, Transform};
+use crate::transform::{tokenize, untokenize, Mapped, Transform};
 
 /// Unanswered response mappings are swept when the map reaches this many
 /// entries (and then at every doubling), besides expiring when looked up.
@@ -123,6 +123,16 @@ impl Internal for ServiceImport {
             Some(t) if t.apply_into(msg.subject, &mut subject_buf) => &subject_buf[..],
             Some(_) => return 0,
             None => msg.subject,
+        };
+        // The exporter's own mappings apply to the subject it receives.
+        let mut mapped = Vec::new();
+        let subject = match self.exporter.mappings() {
+            None => subject,
+            Some(m) => match m.map_into(subject, None, || fastrand::u8(..100), &mut mapped) {
+                None => subject,
+                Some(Mapped::To) => &mapped[..],
+                Some(Mapped::Drop) => return 0,
+            },
         };
         let arrived = Instant::now();
         let info = request_info(importer, origin, self.share, &server.name);
