@@ -183,9 +183,64 @@ fn permission_checks(c: &mut Criterion) {
     g.finish();
 }
 
+/// The same 1:1 stream in the global account of a server without accounts,
+/// and in account `A07` of a server with 100 accounts, one of them (not
+/// A07) with subject mappings: the account is resolved at CONNECT, so the
+/// per-message cost must be the same.
+fn accounts(c: &mut Criterion) {
+    use nats_server::config::{AccountConfig, MapDest, MappingConfig, User};
+    let full = std::env::args().any(|a| a == "--bench");
+    let rt = Runtime::new().unwrap();
+    let msgs = if full { 200_000 } else { 1000 };
+    let mut g = c.benchmark_group("publish_deliver_accounts");
+    g.throughput(Throughput::Elements(msgs as u64));
+    for case in ["global", "account_of_100"] {
+        let mut opts = Options::default();
+        let mut connect = "{\"verbose\":false}".to_string();
+        if case == "account_of_100" {
+            opts.accounts = (0..100)
+                .map(|i| AccountConfig {
+                    name: format!("A{i:02}"),
+                    users: vec![User {
+                        username: format!("u{i:02}"),
+                        password: "pw".into(),
+                        ..User::default()
+                    }],
+                    mappings: if i == 3 {
+                        vec![MappingConfig {
+                            source: "bench.x".into(),
+                            destinations: vec![MapDest {
+                                subject: "elsewhere".into(),
+                                weight: 100,
+                                cluster: None,
+                            }],
+                        }]
+                    } else {
+                        Vec::new()
+                    },
+                    ..AccountConfig::default()
+                })
+                .collect();
+            connect = "{\"verbose\":false,\"user\":\"u07\",\"pass\":\"pw\"}".to_string();
+        }
+        let mut s = rt.block_on(setup_as(1, opts, &connect));
+        g.bench_function(case, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    total += rt.block_on(round(&mut s, msgs));
+                }
+                total
+            })
+        });
+        rt.block_on(s.server.stop());
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(10).measurement_time(Duration::from_secs(5));
-    targets = publish_deliver, permission_checks
+    targets = publish_deliver, permission_checks, accounts
 }
 criterion_main!(benches);

@@ -12,6 +12,15 @@
 //!   response back into B on the requester's own reply subject, once for a
 //!   singleton service, until the threshold for stream and chunked ones.
 //!
+//! **Differs from nats-server:** nats-server adds a stream import's
+//! subscription in the exporter only while an importer's client subscribes
+//! to a matching subject (one shadow subscription per client
+//! subscription), so an idle import costs nothing on routes and queue groups
+//! of the importer keep one delivery per group across a cluster. Here the
+//! import's subscription is permanent (the exporter's interest is announced
+//! on routes even with no importing subscriber) and each server delivers an
+//! imported message to one member of each of its local queue groups.
+//!
 //! Built from the configuration at start and rebuilt on reload; the
 //! configuration has already refused unknown accounts, unauthorized imports
 //! and cycles.
