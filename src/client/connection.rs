@@ -216,6 +216,15 @@ impl Conn {
             }
             AuthOutcome::Denied { user } => {
                 self.auth_violation();
+                let claimed = [
+                    user.as_deref().or(opts.user.as_deref()),
+                    opts.name.as_deref(),
+                    opts.lang.as_deref(),
+                    opts.version.as_deref(),
+                ];
+                self.core
+                    .server
+                    .event_auth_error(&self.core.shared, claimed);
                 match user {
                     Some(u) => log::error!(
                         "{} - authentication error - User {}",
@@ -262,10 +271,14 @@ impl Conn {
         *self.core.shared.connect.lock() = Some(opts.clone());
         *self.core.shared.nonce.lock() = self.nonce.clone();
         self.opts = opts;
+        let first = !self.connected;
         self.connected = true;
         self.core.shared.last_activity.store(unix_nanos(), Relaxed);
         self.core.auth_deadline = None;
         self.ok();
+        if first {
+            self.core.server.event_connect(&self.core.shared);
+        }
         Ok(())
     }
 

@@ -33,9 +33,7 @@
 //! **Must never** hold the client registry or an account while serialising:
 //! everything is copied out first.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use axum::response::Response;
@@ -45,7 +43,8 @@ use super::{format, json_or_400, BadRequest, Monitor, Query};
 use crate::config::{
     AccountConfig, ExportConfig, ExportKind, ImportConfig, MappingConfig, GLOBAL_ACCOUNT,
 };
-use crate::server::account::{Account, Traffic};
+use crate::server::account::Account;
+pub use crate::server::account_stats::{account_stat, live_traffic, AccountStat};
 use crate::server::Server;
 
 /// `/accountz`: nats-server's `Accountz`.
@@ -153,7 +152,7 @@ fn now() -> String {
     format::time(SystemTime::now())
 }
 
-pub(super) fn handle_accountz(m: &Monitor, q: &Query) -> Response {
+pub(crate) fn handle_accountz(m: &Monitor, q: &Query) -> Response {
     m.count("/accountz");
     json_or_400(q, accountz(&m.server, q.get("acc")))
 }
@@ -406,82 +405,6 @@ pub struct AccountStatz {
     pub account_statz: Vec<AccountStat>,
 }
 
-/// One account's figures: nats-server's `AccountStat` (also the body of
-/// the `account_connections` event).
-#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
-pub struct AccountStat {
-    pub acc: String,
-    pub name: String,
-    pub conns: u64,
-    pub leafnodes: u64,
-    pub total_conns: u64,
-    pub num_subscriptions: u64,
-    pub sent: DataStats,
-    pub received: DataStats,
-    pub slow_consumers: u64,
-}
-
-#[derive(Serialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MsgBytes {
-    pub msgs: u64,
-    pub bytes: u64,
-}
-
-#[derive(Serialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DataStats {
-    pub msgs: u64,
-    pub bytes: u64,
-    pub gateways: MsgBytes,
-    pub routes: MsgBytes,
-    pub leafs: MsgBytes,
-}
-
-impl DataStats {
-    fn clients(msgs: u64, bytes: u64) -> DataStats {
-        DataStats {
-            msgs,
-            bytes,
-            ..DataStats::default()
-        }
-    }
-}
-
-/// What the live client connections of each account published and were
-/// delivered, summed from the connections' own counters.
-pub fn live_traffic(server: &Server) -> HashMap<Arc<str>, Traffic> {
-    let mut by_account: HashMap<Arc<str>, Traffic> = HashMap::new();
-    for c in server.clients() {
-        let Some(account) = c.account() else { continue };
-        let out = c.out.stats();
-        *by_account.entry(account.name.clone()).or_default() += Traffic {
-            in_msgs: c.in_msgs.load(Relaxed),
-            in_bytes: c.in_bytes.load(Relaxed),
-            out_msgs: out.out_msgs,
-            out_bytes: out.out_bytes,
-        };
-    }
-    by_account
-}
-
-/// One account's figures; `live` is [`live_traffic`]'s entry for it.
-pub fn account_stat(account: &Account, live: Traffic) -> AccountStat {
-    let mut t = account.closed.get();
-    t += live;
-    let conns = account.num_conns();
-    let leafnodes = 0;
-    AccountStat {
-        acc: account.name.to_string(),
-        name: account.name.to_string(),
-        conns,
-        leafnodes,
-        total_conns: conns + leafnodes,
-        num_subscriptions: account.sublist.count() as u64,
-        sent: DataStats::clients(t.out_msgs, t.out_bytes),
-        received: DataStats::clients(t.in_msgs, t.in_bytes),
-        slow_consumers: account.slow_consumers.load(Relaxed),
-    }
-}
-
 /// The accounts with local connections (all with `unused`), restricted to
 /// `only` when it names any, by name.
 pub fn accstatz(server: &Server, only: &[String], unused: bool) -> AccountStatz {
@@ -504,6 +427,7 @@ pub fn accstatz(server: &Server, only: &[String], unused: bool) -> AccountStatz 
 mod tests {
     use super::*;
     use crate::config::MapDest;
+    use crate::server::account::Traffic;
 
     fn dest(subject: &str, weight: u8, cluster: Option<&str>) -> MapDest {
         MapDest {

@@ -33,6 +33,7 @@ mod procstat;
 mod routez;
 mod stubs;
 mod subsz;
+pub mod system;
 mod tls;
 mod varz;
 

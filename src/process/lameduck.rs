@@ -42,6 +42,7 @@ impl Server {
     ) {
         let opts = self.options();
         log::notice!("Entering lame duck mode, stop accepting new clients");
+        self.event_lame_duck();
         self.announce_lame_duck();
         let clients = self.clients();
         if clients.is_empty() {

@@ -126,6 +126,11 @@ async fn serve(cli: Cli, opts: Options) -> i32 {
         Err(e) => log::fatal!("{e}"),
     };
     banner(&server, &cli, &opts);
+    if opts.system_account.is_none() {
+        if let Some(name) = server.accounts.system_name() {
+            log::debug!("Created system account: {name:?}");
+        }
+    }
     if let Some(pid_file) = &opts.pid_file {
         if let Err(e) = std::fs::write(pid_file, std::process::id().to_string()) {
             log::fatal!("Could not write pidfile: {e}");

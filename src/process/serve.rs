@@ -37,6 +37,8 @@ impl Server {
             tokio::spawn(async move { server.spinner.run().await })
         };
         tokio::pin!(shutdown);
+        crate::monitor::system::start(self);
+        self.start_system_events();
         self.ready.store(true, Relaxed);
         loop {
             tokio::select! {

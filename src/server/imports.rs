@@ -108,6 +108,8 @@ struct ServiceImport {
     exporter: Arc<Account>,
     /// Local subject → export subject, when they differ.
     to_export: Option<Transform>,
+    /// A fixed export subject (the system account's automatic imports).
+    fixed: Option<Box<[u8]>>,
     response_type: ResponseType,
     threshold: Duration,
     share: bool,
@@ -129,6 +131,7 @@ impl Internal for ServiceImport {
         }
         let mut subject_buf = Vec::new();
         let subject = match &self.to_export {
+            _ if self.fixed.is_some() => self.fixed.as_deref().unwrap_or_default(),
             Some(t) if t.apply_into(msg.subject, &mut subject_buf) => &subject_buf[..],
             Some(_) => return 0,
             None => msg.subject,
@@ -243,7 +246,7 @@ impl Internal for Responses {
         };
         let n = server.publish_in(&importer, &msg, origin, wakes);
         if let Some(t) = tracking {
-            let responder = origin.client.map(|c| (&**c, &*exporter.name));
+            let responder = origin.client.map(|c| &**c);
             let result = latency::result(&t, responder, &server.name);
             let event = Message {
                 subject: t.subject.as_bytes(),
@@ -350,6 +353,60 @@ impl Server {
                 }
             }
         }
+        self.add_system_imports();
+    }
+
+    /// The system account's services every other account imports (spec
+    /// accounts.md §4.3): `$SYS.REQ.SERVER.PING.CONNZ` and
+    /// `$SYS.REQ.ACCOUNT.PING.CONNZ` answer with the account's own
+    /// connections, `$SYS.REQ.ACCOUNT.PING.STATZ` with its own statistics,
+    /// `$SYS.REQ.USER.INFO` (shared, so the requester is known) with the
+    /// requesting user.
+    fn add_system_imports(&self) {
+        let Some(sys) = self.accounts.system() else {
+            return;
+        };
+        for account in self.accounts.all() {
+            if Arc::ptr_eq(&account, &sys) {
+                continue;
+            }
+            let name = &account.name;
+            let imports = [
+                (
+                    "$SYS.REQ.SERVER.PING.CONNZ",
+                    format!("$SYS.REQ.ACCOUNT.{name}.CONNZ"),
+                    false,
+                ),
+                (
+                    "$SYS.REQ.ACCOUNT.PING.CONNZ",
+                    format!("$SYS.REQ.ACCOUNT.{name}.CONNZ"),
+                    false,
+                ),
+                (
+                    "$SYS.REQ.ACCOUNT.PING.STATZ",
+                    format!("$SYS.REQ.ACCOUNT.{name}.STATZ"),
+                    false,
+                ),
+                (
+                    "$SYS.REQ.USER.INFO",
+                    format!("$SYS.REQ.USER.{name}.INFO"),
+                    true,
+                ),
+            ];
+            for (local, target, share) in imports {
+                let handler = ServiceImport {
+                    exporter: sys.clone(),
+                    to_export: None,
+                    fixed: Some(target.into_bytes().into()),
+                    response_type: ResponseType::Singleton,
+                    threshold: crate::config::DEFAULT_RESPONSE_THRESHOLD,
+                    share,
+                    latency: None,
+                };
+                let sub = self.subscribe_internal(&account, local, Arc::new(handler));
+                account.import_subs.lock().push(sub);
+            }
+        }
     }
 
     fn add_import(
@@ -402,6 +459,7 @@ impl Server {
                     latency: export
                         .and_then(|e| e.latency.as_ref())
                         .map(|l| (l.sampling, l.subject.as_str().into())),
+                    fixed: None,
                 };
                 self.subscribe_internal(importer, &untokenize(&local).0, Arc::new(handler))
             }
@@ -424,7 +482,7 @@ fn find_export<'o>(opts: &'o Options, account: &str, subject: &str) -> Option<&'
 /// round-trip time, or the requester's full client info with `share`.
 fn request_info(importer: &Account, origin: Origin<'_>, share: bool, server: &str) -> String {
     match (share, origin.client) {
-        (true, Some(c)) => latency::client_info(c, &importer.name, Some(server)),
+        (true, Some(c)) => latency::client_info(c, server),
         _ => {
             let rtt = origin.client.map_or(0, |c| c.rtt_nanos.load(Relaxed));
             let acc = serde_json::to_string(&*importer.name).unwrap_or_default();

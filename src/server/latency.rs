@@ -11,6 +11,7 @@ use std::time::{Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
 
+use crate::server::events::{self, rfc3339};
 use crate::server::imports::base62;
 use crate::server::ConnShared;
 
@@ -42,42 +43,17 @@ pub fn server_hash(name: &str) -> String {
         .collect()
 }
 
-/// A client's info as events and latency results show it: `start, host, id,
-/// acc, user, name, lang, ver, rtt, server, kind, client_type`, empty strings
-/// left out.
-pub(crate) fn client_info(c: &ConnShared, account: &str, server: Option<&str>) -> String {
-    let meta = c.meta.lock().clone();
-    let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
-    let mut out = format!(
-        "{{\"start\":{},\"host\":{},\"id\":{},\"acc\":{}",
-        q(&rfc3339(c.start)),
-        q(&c.addr.ip().to_string()),
-        c.cid,
-        q(account)
-    );
-    for (key, value) in [
-        ("user", &*meta.user),
-        ("name", &*meta.name),
-        ("lang", &*meta.lang),
-        ("ver", &*meta.version),
-    ] {
-        if !value.is_empty() {
-            out.push_str(&format!(",\"{key}\":{}", q(value)));
-        }
-    }
-    out.push_str(&format!(",\"rtt\":{}", c.rtt_nanos.load(Relaxed)));
-    if let Some(server) = server {
-        out.push_str(&format!(",\"server\":{}", q(server)));
-    }
-    out.push_str(",\"kind\":\"Client\",\"client_type\":\"nats\"}");
-    out
+/// A client's info as latency results and shared request info show it
+/// (with our server's name, without the name tag).
+pub(crate) fn client_info(c: &ConnShared, server: &str) -> String {
+    serde_json::to_string(&events::client_info(c, None, Some(server), false)).unwrap_or_default()
 }
 
 /// The latency result for a request answered now by `responder`.
-pub(crate) fn result(t: &Tracking, responder: Option<(&ConnShared, &str)>, server: &str) -> String {
+pub(crate) fn result(t: &Tracking, responder: Option<&ConnShared>, server: &str) -> String {
     let service = u64::try_from(t.forwarded.elapsed().as_nanos()).unwrap_or(u64::MAX);
     let (responder_json, responder_rtt) = match responder {
-        Some((c, acc)) => (client_info(c, acc, Some(server)), c.rtt_nanos.load(Relaxed)),
+        Some(c) => (client_info(c, server), c.rtt_nanos.load(Relaxed)),
         None => ("{}".to_string(), 0),
     };
     let total = service + t.system + t.requestor_rtt + responder_rtt;
@@ -89,12 +65,6 @@ pub(crate) fn result(t: &Tracking, responder: Option<(&ConnShared, &str)>, serve
         rfc3339(t.start),
         t.system,
     )
-}
-
-/// Go's RFC 3339 form of a time in UTC, with nanoseconds as needed.
-pub(crate) fn rfc3339(t: SystemTime) -> String {
-    let t: chrono::DateTime<chrono::Utc> = t.into();
-    t.format("%Y-%m-%dT%H:%M:%S%.fZ").to_string()
 }
 
 #[cfg(test)]

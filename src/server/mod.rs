@@ -14,8 +14,10 @@
 //! outbound mutex.
 
 pub mod account;
+pub mod account_stats;
 pub mod close;
 pub mod deliver;
+pub mod events;
 pub mod imports;
 pub mod internal;
 pub mod latency;
@@ -134,6 +136,8 @@ pub struct Server {
     /// Route tasks (listener, solicitors, connections), awaited at shutdown
     /// so that their close lines come before "Server Exiting..".
     pub(crate) route_tasks: TaskTracker,
+    /// The system client's state (`events.rs`).
+    pub(crate) sys: events::SysState,
 }
 
 impl Server {
@@ -172,6 +176,7 @@ impl Server {
             in_lame_duck: AtomicBool::new(false),
             shutdown: CancellationToken::new(),
             route_tasks: TaskTracker::new(),
+            sys: events::SysState::default(),
         });
         server.load_tls(&server.options())?;
         server.build_imports(&server.options());
@@ -250,6 +255,7 @@ impl Server {
 
     /// Asks every connection to close and stops accepting.
     pub fn shutdown(&self) {
+        self.event_shutdown();
         self.shutdown.cancel();
         self.close_all_clients();
     }

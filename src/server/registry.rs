@@ -44,7 +44,8 @@ impl Server {
         let out = client.out.stats();
         let in_msgs = client.in_msgs.load(Relaxed);
         let in_bytes = client.in_bytes.load(Relaxed);
-        if let Some(account) = client.account() {
+        let account = client.account();
+        if let Some(account) = &account {
             // The account's figures for closed connections; live ones are
             // summed when asked for (`/accstatz`, `/metrics`).
             account.closed.add(Traffic {
@@ -85,6 +86,10 @@ impl Server {
                 closed.pop_front();
             }
             closed.push_back(Arc::new(record));
+        }
+        drop(closed);
+        if client.kind == ConnKind::Client {
+            self.event_disconnect(client, account.as_ref(), reason);
         }
     }
 
