@@ -57,6 +57,10 @@ pub struct ConnectOptions {
     pub setup: Vec<u8>,
     /// Bound on connecting and on every wait for the server.
     pub timeout: Duration,
+    /// `user` in CONNECT (left out when `None`).
+    pub user: Option<String>,
+    /// `pass` in CONNECT (left out when `None`).
+    pub pass: Option<String>,
 }
 
 impl Default for ConnectOptions {
@@ -68,6 +72,8 @@ impl Default for ConnectOptions {
             read_buf: 256 * 1024,
             setup: Vec::new(),
             timeout: Duration::from_secs(10),
+            user: None,
+            pass: None,
         }
     }
 }
@@ -275,7 +281,7 @@ impl Conn {
 }
 
 fn connect_line(opts: &ConnectOptions) -> Vec<u8> {
-    let json = serde_json::json!({
+    let mut json = serde_json::json!({
         "verbose": false,
         "pedantic": false,
         "tls_required": false,
@@ -287,6 +293,11 @@ fn connect_line(opts: &ConnectOptions) -> Vec<u8> {
         "headers": true,
         "no_responders": false,
     });
+    for (key, value) in [("user", &opts.user), ("pass", &opts.pass)] {
+        if let Some(v) = value {
+            json[key] = serde_json::Value::String(v.clone());
+        }
+    }
     format!("CONNECT {json}\r\n").into_bytes()
 }
 
@@ -318,4 +329,29 @@ pub fn push_num(out: &mut Vec<u8>, mut n: u64) {
         }
     }
     out.extend_from_slice(&digits[i..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connect_json(opts: &ConnectOptions) -> serde_json::Value {
+        let line = connect_line(opts);
+        let text = std::str::from_utf8(&line).unwrap();
+        let json = text.strip_prefix("CONNECT ").unwrap().trim_end();
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn credentials_only_when_given() {
+        let plain = connect_json(&ConnectOptions::default());
+        assert!(plain.get("user").is_none() && plain.get("pass").is_none());
+        let with = connect_json(&ConnectOptions {
+            user: Some("acc7".into()),
+            pass: Some("s3cret".into()),
+            ..ConnectOptions::default()
+        });
+        assert_eq!(with["user"], "acc7");
+        assert_eq!(with["pass"], "s3cret");
+    }
 }

@@ -23,7 +23,8 @@ use std::time::Duration;
     name = "nats-bench",
     version,
     about = "Load tool for NATS servers: publish, subscribe, fan-out, queue, request/reply, \
-             idle connections, wildcard matching and subscription churn, with exact counts"
+             accounts, service imports, idle connections, wildcard matching and subscription \
+             churn, with exact counts"
 )]
 struct Cli {
     /// Server address (host:port or nats://host:port).
@@ -60,6 +61,12 @@ struct Cli {
     /// Pid of the server process, to report its RSS (VmRSS).
     #[arg(long, global = true)]
     server_pid: Option<u32>,
+    /// User name in every CONNECT (`accounts` and `import` name their own users).
+    #[arg(long, global = true)]
+    user: Option<String>,
+    /// Password in every CONNECT, also for the users `accounts` and `import` name.
+    #[arg(long, global = true)]
+    pass: Option<String>,
     /// Runtime worker threads (default: one per core).
     #[arg(long, global = true)]
     threads: Option<usize>,
@@ -116,6 +123,41 @@ enum Cmd {
         /// Responder connections (one queue group).
         #[arg(long, default_value_t = 1)]
         responders: usize,
+    },
+    /// Request/reply round trips through a service import: requesters in the importing
+    /// account send to --subject, responders in the exporting account answer on --export.
+    Import {
+        /// Requester connections.
+        #[arg(long, default_value_t = 1)]
+        clients: usize,
+        /// Requests in flight per requester.
+        #[arg(long, default_value_t = 1)]
+        window: usize,
+        /// Responder connections (one queue group).
+        #[arg(long, default_value_t = 1)]
+        responders: usize,
+        /// The exported subject, in the responders' account.
+        #[arg(long, default_value = "svc.bench")]
+        export: String,
+        /// User of the importing account (the requesters).
+        #[arg(long, default_value = "b")]
+        requester_user: String,
+        /// User of the exporting account (the responders).
+        #[arg(long, default_value = "a")]
+        responder_user: String,
+    },
+    /// N accounts, each with one publisher and K subscribers on the same subject: every
+    /// subscriber must get exactly its own account's messages.
+    Accounts {
+        /// Accounts (N).
+        #[arg(long, default_value_t = 100)]
+        accounts: usize,
+        /// Subscribers per account (K).
+        #[arg(short = 'k', long, default_value_t = 1)]
+        subs: usize,
+        /// User of account i: `{i}` is replaced by 0..N-1 (password: --pass).
+        #[arg(long, default_value = "acc{i}")]
+        users: String,
     },
     /// Many idle connections with one SUB each: setup time and server RSS.
     Idle {
@@ -182,6 +224,30 @@ fn scenario(cmd: Cmd) -> Scenario {
             window,
             responders,
         },
+        Cmd::Import {
+            clients,
+            window,
+            responders,
+            export,
+            requester_user,
+            responder_user,
+        } => Scenario::Import {
+            clients,
+            window,
+            responders,
+            export,
+            requester_user,
+            responder_user,
+        },
+        Cmd::Accounts {
+            accounts,
+            subs,
+            users,
+        } => Scenario::Accounts {
+            accounts,
+            subs,
+            users,
+        },
         Cmd::Idle {
             conns,
             parallel,
@@ -228,6 +294,8 @@ fn main() -> ExitCode {
     opts.batch_bytes = cli.batch.max(1);
     opts.timeout = cli.timeout;
     opts.server_pid = cli.server_pid;
+    opts.user = cli.user.clone();
+    opts.pass = cli.pass.clone();
     opts.progress = (!cli.no_progress).then(|| progress.clone());
     let format = cli.format;
     let no_header = cli.no_header;

@@ -11,6 +11,8 @@
 //! | `fanout` | [`fanout`] | 1 publisher, K subscribers on one subject: each gets every message |
 //! | `queue` | [`queue`] | 1 publisher, K subscribers in one queue group: together they get each once |
 //! | `reqrep` | [`reqrep`] | request/reply round trips, latency percentiles |
+//! | `import` | [`reqrep`] | the same round trips through a service import between two accounts |
+//! | `accounts` | [`accounts`] | N accounts, each with its own publisher and K subscribers on one subject |
 //! | `idle` | [`idle`] | N connections with one SUB each: setup time, server RSS |
 //! | `subjects` | [`subjects`] | publishes over many subjects against many wildcard subscriptions |
 //! | `churn` | [`churn`] | one connection subscribing and unsubscribing distinct subjects: server RSS |
@@ -19,6 +21,7 @@
 //! **What it must never do.** Start a loop without a bound: [`Options::bound`] refuses options
 //! with neither a message count nor a duration, and every wait for the server has a timeout.
 
+pub mod accounts;
 pub mod churn;
 pub mod fanout;
 pub mod idle;
@@ -65,6 +68,10 @@ pub struct Options {
     pub server_pid: Option<u32>,
     /// Signalled (`notify_one`) once a waiting scenario (`sub`) has its subscriptions in place.
     pub ready: Option<Arc<tokio::sync::Notify>>,
+    /// `user` in every CONNECT (scenarios that log in per account name their own users).
+    pub user: Option<String>,
+    /// `pass` in every CONNECT, also for the users a scenario names itself.
+    pub pass: Option<String>,
 }
 
 impl Options {
@@ -91,6 +98,8 @@ impl Options {
             progress: None,
             server_pid: None,
             ready: None,
+            user: None,
+            pass: None,
         }
     }
 
@@ -111,13 +120,25 @@ impl Options {
         })
     }
 
-    /// Connection options with this run's timeout.
+    /// Connection options with this run's timeout and credentials.
     pub fn connect_options(&self, name: &str) -> ConnectOptions {
         ConnectOptions {
             name: name.into(),
             timeout: self.timeout,
+            user: self.user.clone(),
+            pass: self.pass.clone(),
             ..ConnectOptions::default()
         }
+    }
+
+    /// Connection options logging in as `user` (with this run's password), whatever
+    /// [`Options::user`] says.
+    pub fn connect_options_as(&self, name: &str, user: Option<&str>) -> ConnectOptions {
+        let mut c = self.connect_options(name);
+        if let Some(u) = user {
+            c.user = Some(u.to_string());
+        }
+        c
     }
 
     pub(crate) fn progress_add(&self, n: u64) {
@@ -219,6 +240,33 @@ pub enum Scenario {
         /// Responder connections (one queue group).
         responders: usize,
     },
+    /// Request/reply round trips through a service import: requesters log in as
+    /// `requester_user` (the importing account) and send to [`Options::subject`], responders log
+    /// in as `responder_user` (the exporting account) and answer on `export`.
+    Import {
+        /// Requester connections.
+        clients: usize,
+        /// Requests in flight per requester.
+        window: usize,
+        /// Responder connections (one queue group).
+        responders: usize,
+        /// The exported subject the responders subscribe to.
+        export: String,
+        /// User of the importing account.
+        requester_user: String,
+        /// User of the exporting account.
+        responder_user: String,
+    },
+    /// `accounts` accounts, each with one publisher and `subs` subscribers on
+    /// [`Options::subject`]; account `i` logs in as `users` with `{i}` replaced by `i`.
+    Accounts {
+        /// Accounts.
+        accounts: usize,
+        /// Subscribers per account.
+        subs: usize,
+        /// User name pattern; `{i}` is the account's number, from 0.
+        users: String,
+    },
     /// Many idle connections with one SUB each.
     Idle {
         /// Connections to open.
@@ -261,6 +309,8 @@ impl Scenario {
             Scenario::FanOut { .. } => "fanout",
             Scenario::Queue { .. } => "queue",
             Scenario::ReqRep { .. } => "reqrep",
+            Scenario::Import { .. } => "import",
+            Scenario::Accounts { .. } => "accounts",
             Scenario::Idle { .. } => "idle",
             Scenario::Subjects { .. } => "subjects",
             Scenario::Churn { .. } => "churn",
@@ -282,6 +332,26 @@ pub async fn run(scenario: &Scenario, opts: &Options) -> Result<Report> {
             window,
             responders,
         } => reqrep::run(opts, *clients, *window, *responders).await?,
+        Scenario::Import {
+            clients,
+            window,
+            responders,
+            export,
+            requester_user,
+            responder_user,
+        } => {
+            let route = reqrep::Route {
+                responder_subject: export.clone(),
+                requester_user: Some(requester_user.clone()),
+                responder_user: Some(responder_user.clone()),
+            };
+            reqrep::run_with(opts, "import", *clients, *window, *responders, &route).await?
+        }
+        Scenario::Accounts {
+            accounts,
+            subs,
+            users,
+        } => accounts::run(opts, *accounts, *subs, users).await?,
         Scenario::Idle {
             conns,
             parallel,

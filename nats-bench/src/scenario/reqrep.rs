@@ -7,6 +7,11 @@
 //! histogram when the reply is read. The sequence number in the reply subject ties a reply to
 //! its request; a reply for no outstanding request, or with the wrong size, fails the run.
 //!
+//! The same engine runs `import`: the requesters log in to one account and send to a subject
+//! that account imports as a service, the responders log in to the exporting account and
+//! subscribe to the exported subject ([`Route`]); pacing, sizes and checks are the same, so the
+//! two latencies compare directly.
+//!
 //! **What it must never do.** Wait for a reply without a bound (`opts.timeout` per read), or
 //! count a request that was not answered.
 
@@ -27,6 +32,17 @@ pub const DEFAULT_REQUESTS: u64 = 20_000;
 /// Queue group of the responders.
 const RESPONDERS: &str = "nats-bench-responders";
 
+/// Where requests go and who sends and answers them.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// The subject the responders subscribe to (requests go to `opts.subject`).
+    pub responder_subject: String,
+    /// The requesters' user (`None`: [`Options::user`]).
+    pub requester_user: Option<String>,
+    /// The responders' user (`None`: [`Options::user`]).
+    pub responder_user: Option<String>,
+}
+
 /// Runs `clients` requesters with `window` requests in flight each, against `responders`.
 pub async fn run(
     opts: &Options,
@@ -34,13 +50,32 @@ pub async fn run(
     window: usize,
     responders: usize,
 ) -> Result<Report> {
+    let direct = Route {
+        responder_subject: opts.subject.clone(),
+        requester_user: None,
+        responder_user: None,
+    };
+    run_with(opts, "reqrep", clients, window, responders, &direct).await
+}
+
+/// The engine of `reqrep` and `import`: requests to `opts.subject` reach responders on
+/// `route.responder_subject`.
+pub async fn run_with(
+    opts: &Options,
+    name: &str,
+    clients: usize,
+    window: usize,
+    responders: usize,
+    route: &Route,
+) -> Result<Report> {
     check_positive("requesters", clients)?;
     check_positive("window", window)?;
     check_positive("responders", responders)?;
     let resp_conns = connect_all(opts, responders, |_| {
-        let mut c = opts.connect_options("nats-bench-responder");
+        let mut c =
+            opts.connect_options_as("nats-bench-responder", route.responder_user.as_deref());
         c.keep_payload = true;
-        c.setup = format!("SUB {} {RESPONDERS} 1\r\n", opts.subject).into_bytes();
+        c.setup = format!("SUB {} {RESPONDERS} 1\r\n", route.responder_subject).into_bytes();
         c
     })
     .await?;
@@ -54,7 +89,8 @@ pub async fn run(
     );
     let inbox = |i: usize| format!("_INBOX.{run_id}.{i}");
     let req_conns = connect_all(opts, clients, |i| {
-        let mut c = opts.connect_options("nats-bench-requester");
+        let mut c =
+            opts.connect_options_as("nats-bench-requester", route.requester_user.as_deref());
         c.setup = format!("SUB {}.* 1\r\n", inbox(i)).into_bytes();
         c
     })
@@ -103,7 +139,7 @@ pub async fn run(
         (Some(s), Some(f)) => f - s,
         _ => Default::default(),
     };
-    let mut report = Report::new("reqrep", &version, &opts.addr, opts.size);
+    let mut report = Report::new(name, &version, &opts.addr, opts.size);
     report.publishers = clients;
     report.subscribers = responders;
     report.publish = Some(Rate::new(done, opts.size, elapsed));

@@ -16,12 +16,16 @@ pub struct Server {
     child: Child,
     pub addr: String,
     pub pid: u32,
+    config: Option<std::path::PathBuf>,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(c) = &self.config {
+            let _ = std::fs::remove_file(c);
+        }
     }
 }
 
@@ -41,13 +45,32 @@ fn binary() -> String {
 /// binary is not installed: the tests that call this are ignored then (`build.rs`), unless
 /// they run under CI or with `--include-ignored`.
 pub fn server(test: &str) -> Server {
+    start(test, None)
+}
+
+/// Like [`server`], with `config` written to a file of its own and passed with `-c`.
+pub fn server_with_config(test: &str, config: &str) -> Server {
+    let path = std::env::temp_dir().join(format!(
+        "nats-bench-{test}-{}-{:?}.conf",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::write(&path, config).expect("config file written");
+    start(test, Some(path))
+}
+
+fn start(test: &str, config: Option<std::path::PathBuf>) -> Server {
     let bin = binary();
     assert!(
         std::path::Path::new(&bin).exists(),
         "{test} needs a real nats-server: {bin} is not installed (CI installs it; set \
          NATS_BENCH_SERVER to use another)"
     );
-    let mut child = Command::new(&bin)
+    let mut cmd = Command::new(&bin);
+    if let Some(c) = &config {
+        cmd.arg("-c").arg(c);
+    }
+    let mut child = cmd
         .args(["-a", "127.0.0.1", "-p", "-1"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -75,7 +98,12 @@ pub fn server(test: &str) -> Server {
             panic!("{bin} did not report its port within 10 s");
         }
     };
-    Server { child, addr, pid }
+    Server {
+        child,
+        addr,
+        pid,
+        config,
+    }
 }
 
 /// Options for a short run against `addr`.
