@@ -1,4 +1,4 @@
-//! The system account's request services (spec accounts.md §4.2): the
+//! The system account's request services: the
 //! `$SYS.REQ.SERVER.*`, `$SYS.REQ.ACCOUNT.*` and `$SYS.REQ.USER.*` subjects,
 //! answered from the same builders as the HTTP endpoints so the two never
 //! drift. Each is an internal subscription in the system account

@@ -1,5 +1,5 @@
 //! System-account events: what nats-server publishes in its system account
-//! about itself and its clients (spec accounts.md §4.1) — client CONNECT and
+//! about itself and its clients — client CONNECT and
 //! DISCONNECT, authentication errors, account connection counts (with a 30 s
 //! heartbeat), the STATSZ timer, SHUTDOWN and LAMEDUCK — and the JSON pieces
 //! the `$SYS.REQ` services share (`server` object, statsz, account stats).

@@ -356,8 +356,8 @@ impl Server {
         self.add_system_imports();
     }
 
-    /// The system account's services every other account imports (spec
-    /// accounts.md §4.3): `$SYS.REQ.SERVER.PING.CONNZ` and
+    /// The system account's services every other account imports (as
+    /// nats-server): `$SYS.REQ.SERVER.PING.CONNZ` and
     /// `$SYS.REQ.ACCOUNT.PING.CONNZ` answer with the account's own
     /// connections, `$SYS.REQ.ACCOUNT.PING.STATZ` with its own statistics,
     /// `$SYS.REQ.USER.INFO` (shared, so the requester is known) with the
