@@ -19,7 +19,10 @@ use support::{Event, Raw, RealServer};
 const CONFIG: &str = r#"
 server_name: S1
 accounts {
-  A { users [ {user: a, password: pw} ] }
+  A { users [ {user: a, password: pw, permissions: {
+        publish: {allow: [">"], deny: ["foo.bar"]}
+        subscribe: {allow: [">"], deny: ["x"]}
+        allow_responses: {max: 2, expires: "1m"} }} ] }
   B { users [ {user: b, password: pw} ] }
   SYS { users [ {user: sys, password: pw} ] }
 }
@@ -208,46 +211,6 @@ async fn conversation(addr: SocketAddr) -> Vec<(String, Option<Value>)> {
     out
 }
 
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-/// Paths where `ours` and `theirs` differ in keys or JSON types.
-fn shape_diff(path: &str, ours: &Value, theirs: &Value, out: &mut Vec<String>) {
-    match (ours, theirs) {
-        (Value::Object(o), Value::Object(t)) => {
-            let keys: BTreeMap<&String, ()> = o.keys().chain(t.keys()).map(|k| (k, ())).collect();
-            for k in keys.keys() {
-                let p = format!("{path}.{k}");
-                match (o.get(*k), t.get(*k)) {
-                    (Some(a), Some(b)) => shape_diff(&p, a, b, out),
-                    (Some(_), None) => out.push(format!("{p}: only ours")),
-                    (None, Some(_)) => out.push(format!("{p}: only nats-server")),
-                    (None, None) => {}
-                }
-            }
-        }
-        (Value::Array(o), Value::Array(t)) => {
-            if let (Some(a), Some(b)) = (o.first(), t.first()) {
-                shape_diff(&format!("{path}[]"), a, b, out);
-            }
-        }
-        (a, b) if type_name(a) != type_name(b) => out.push(format!(
-            "{path}: ours {} vs nats-server {}",
-            type_name(a),
-            type_name(b)
-        )),
-        _ => {}
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(
     missing_nats_server_2_15,
@@ -268,16 +231,14 @@ async fn system_account_matches_nats_server() {
                 .any(|(s, p, _)| s == step && (p.is_empty() || *p == "*" || *p == path))
         };
         match (o, t) {
-            (Some(o), Some(t)) => {
-                let mut diffs = Vec::new();
-                shape_diff("", o, t, &mut diffs);
-                for d in diffs {
-                    let path = d.split(':').next().unwrap_or_default().to_string();
-                    if !allowed(&path) {
-                        problems.push(format!("{step}: {d}"));
-                    }
-                }
-            }
+            (Some(o), Some(t)) => support::shape::compare(
+                step,
+                "",
+                &support::shape::shape(o),
+                &support::shape::shape(t),
+                &mut problems,
+                &|_, path| allowed(path),
+            ),
             (None, None) => {}
             _ if allowed("") => {}
             _ => problems.push(format!(
@@ -305,6 +266,17 @@ async fn system_account_matches_nats_server() {
     let user = by_step["a USER.INFO"].as_ref().unwrap();
     assert_eq!(user["data"]["user"], "a");
     assert_eq!(user["data"]["account"], "A");
+    // The user's permissions, value for value.
+    let theirs: BTreeMap<&str, &Option<Value>> =
+        want.iter().map(|(s, v)| (s.as_str(), v)).collect();
+    assert_eq!(
+        user["data"]["permissions"],
+        theirs["a USER.INFO"].as_ref().unwrap()["data"]["permissions"]
+    );
+    assert_eq!(
+        user["data"]["permissions"]["responses"]["ttl"],
+        60_000_000_000u64
+    );
     let err = by_step["bad body"].as_ref().unwrap();
     assert_eq!(
         err["error"]["description"],

@@ -322,10 +322,74 @@ fn user_info(server: &Arc<Server>, req: &Request) -> Vec<u8> {
     let (account, user) = from_header
         .or_else(|| req.client.clone())
         .unwrap_or_default();
-    let doc = serde_json::json!({
-        "user": user, "account": account, "account_name": account,
-    });
+    let opts = server.options();
+    let permissions = opts
+        .user_permissions(&account, &user)
+        .map(UserPermissions::of);
+    let doc = UserInfo {
+        user: &user,
+        account: &account,
+        account_name: &account,
+        permissions,
+    };
     data(server, &json(&doc))
+}
+
+/// `$SYS.REQ.USER.INFO`'s data, in nats-server's key order.
+#[derive(serde::Serialize)]
+struct UserInfo<'a> {
+    user: &'a str,
+    account: &'a str,
+    account_name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    permissions: Option<UserPermissions>,
+}
+
+/// A user's permissions as nats-server shows them (`publish`, `subscribe`,
+/// `responses` with `max` and `ttl` in nanoseconds), empty parts left out.
+#[derive(serde::Serialize)]
+struct UserPermissions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    publish: Option<SubjectPerm>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subscribe: Option<SubjectPerm>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    responses: Option<ResponsePerm>,
+}
+
+#[derive(serde::Serialize)]
+struct SubjectPerm {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allow: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deny: Option<Vec<String>>,
+}
+
+#[derive(serde::Serialize)]
+struct ResponsePerm {
+    max: i64,
+    ttl: i64,
+}
+
+impl UserPermissions {
+    fn of(p: &crate::config::Permissions) -> UserPermissions {
+        let subject = |s: &Option<crate::config::SubjectPermission>| {
+            s.as_ref().map(|s| SubjectPerm {
+                allow: s.allow.clone().filter(|v| !v.is_empty()),
+                deny: s.deny.clone().filter(|v| !v.is_empty()),
+            })
+        };
+        UserPermissions {
+            publish: subject(&p.publish),
+            subscribe: subject(&p.subscribe),
+            responses: p.allow_responses.as_ref().map(|r| ResponsePerm {
+                max: r.max_msgs,
+                ttl: r
+                    .expires
+                    .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
+            }),
+        }
+    }
 }
 
 /// The `Nats-Request-Info` header's JSON.

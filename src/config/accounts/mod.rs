@@ -160,3 +160,20 @@ pub struct MapDest {
     /// `cluster`: used only when this server's cluster has this name.
     pub cluster: Option<String>,
 }
+
+impl crate::config::Options {
+    /// The permissions of `user` (a name or an nkey) in `account`: its own,
+    /// else its account's `default_permissions`, else the top level's
+    /// (`$G` users).
+    pub fn user_permissions(&self, account: &str, user: &str) -> Option<&Permissions> {
+        let named = |u: &&User| u.username == user || (!u.nkey.is_empty() && u.nkey == user);
+        if account == GLOBAL_ACCOUNT {
+            let auth = &self.authorization;
+            let u = auth.users.iter().flatten().find(named)?;
+            return u.permissions.as_ref().or(auth.default_permissions.as_ref());
+        }
+        let acc = self.accounts.iter().find(|a| a.name == account)?;
+        let u = acc.users.iter().find(named)?;
+        u.permissions.as_ref().or(acc.default_permissions.as_ref())
+    }
+}
