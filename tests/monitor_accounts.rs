@@ -509,8 +509,9 @@ async fn account_traffic_counts_live_and_closed_connections() {
     assert_eq!(sample("nats_account_out_msgs_total", "A"), 3.0);
     assert_eq!(sample("nats_account_out_bytes_total", "A"), 10.0);
     assert_eq!(sample("nats_account_connections", "A"), 1.0);
-    // ca's one, and the internal subscriptions of B's two stream imports.
-    assert_eq!(sample("nats_account_subscriptions", "A"), 3.0);
+    // ca's one, the internal subscriptions of B's two stream imports, and
+    // A's 4 automatic imports of the system account's services.
+    assert_eq!(sample("nats_account_subscriptions", "A"), 7.0);
     assert_eq!(sample("nats_account_in_msgs_total", "B"), 1.0);
     assert_eq!(sample("nats_account_connections", "C"), 0.0);
     assert_eq!(sample("nats_account_slow_consumers_total", "A"), 0.0);
