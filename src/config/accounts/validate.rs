@@ -107,37 +107,27 @@ pub(in crate::config) fn check(
             }
         }
     }
-    for (ai, a) in accounts.iter().enumerate() {
-        for im in a.imports.iter().filter(|i| i.kind == ExportKind::Stream) {
-            let Some(ei) = idx(&im.account) else {
-                err(format!(
-                    "{:?} account not defined for stream import",
-                    im.account
-                ));
-                continue;
-            };
-            if let Err(why) = add_stream_import(&mut st, accounts, ai, ei, im) {
-                err(format!(
-                    "Error adding stream import {:?}: {why}",
-                    im.subject
-                ));
-            }
-        }
-    }
-    for (ai, a) in accounts.iter().enumerate() {
-        for im in a.imports.iter().filter(|i| i.kind == ExportKind::Service) {
-            let Some(ei) = idx(&im.account) else {
-                err(format!(
-                    "{:?} account not defined for service import",
-                    im.account
-                ));
-                continue;
-            };
-            if let Err(why) = add_service_import(&mut st, accounts, ai, ei, im) {
-                err(format!(
-                    "Error adding service import {:?}: {why}",
-                    im.subject
-                ));
+    // Streams first, then services, as nats-server adds them.
+    for (kind, what) in [
+        (ExportKind::Stream, "stream"),
+        (ExportKind::Service, "service"),
+    ] {
+        for (ai, a) in accounts.iter().enumerate() {
+            for im in a.imports.iter().filter(|i| i.kind == kind) {
+                let Some(ei) = idx(&im.account) else {
+                    err(format!(
+                        "{:?} account not defined for {what} import",
+                        im.account
+                    ));
+                    continue;
+                };
+                let added = match kind {
+                    ExportKind::Stream => add_stream_import(&mut st, accounts, ai, ei, im),
+                    ExportKind::Service => add_service_import(&mut st, accounts, ai, ei, im),
+                };
+                if let Err(why) = added {
+                    err(format!("Error adding {what} import {:?}: {why}", im.subject));
+                }
             }
         }
     }
