@@ -126,7 +126,10 @@ pub(in crate::config) fn check(
                     ExportKind::Service => add_service_import(&mut st, accounts, ai, ei, im),
                 };
                 if let Err(why) = added {
-                    err(format!("Error adding {what} import {:?}: {why}", im.subject));
+                    err(format!(
+                        "Error adding {what} import {:?}: {why}",
+                        im.subject
+                    ));
                 }
             }
         }
