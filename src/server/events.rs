@@ -226,7 +226,7 @@ impl Server {
             connections: self.num_clients(),
             total_connections: self.stats.total_connections.load(Relaxed),
             active_accounts: accounts.iter().filter(|a| a.num_conns() > 0).count(),
-            subscriptions: accounts.iter().map(|a| a.sublist.count()).sum(),
+            subscriptions: self.accounts.subscriptions(),
             sent,
             sent_to_clients: sent,
             received,
@@ -415,10 +415,24 @@ impl Server {
         if &*account.name == GLOBAL_ACCOUNT || self.system_account().is_none() {
             return;
         }
-        let body = self.account_conns_body(account);
         let name = &account.name;
-        self.send_system(&format!("$SYS.SERVER.ACCOUNT.{name}.CONNS"), &body);
-        self.send_system(&format!("$SYS.ACCOUNT.{name}.SERVER.CONNS"), &body);
+        let (old, new) = (
+            format!("$SYS.SERVER.ACCOUNT.{name}.CONNS"),
+            format!("$SYS.ACCOUNT.{name}.SERVER.CONNS"),
+        );
+        // The body sums the traffic of every live connection: not worth it
+        // on each connect and disconnect when nobody listens. The sequence
+        // number moves as if the message had gone out.
+        let listened = self
+            .system_account()
+            .is_some_and(|sys| sys.sublist.has_interest(&old) || sys.sublist.has_interest(&new));
+        if !listened {
+            self.sys.seq.fetch_add(1, Relaxed);
+            return;
+        }
+        let body = self.account_conns_body(account);
+        self.send_system(&old, &body);
+        self.send_system(&new, &body);
     }
 
     /// `$SYS.SERVER.<id>.SHUTDOWN`, once, before the clients are closed.
